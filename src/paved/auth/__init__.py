@@ -1,0 +1,3 @@
+"""paved.auth"""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""paved.checks"""
+
+__all__: list[str] = []

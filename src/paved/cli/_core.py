@@ -1,0 +1,54 @@
+"""``paved gen``, ``paved worker run``, ``paved dev``, ``paved status``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from paved import specs
+
+
+def _project(path: str | None) -> specs.Project:
+    return specs.Project.load(Path(path)) if path else specs.Project.find()
+
+
+project_option = click.option(
+    "--project", "project_dir", type=click.Path(file_okay=False), default=None,
+    help="Project directory (default: nearest parent holding paved.yaml).",
+)
+
+
+@click.command()
+@project_option
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 with a diff if the committed specs are stale.")
+def gen(project_dir: str | None, check: bool) -> None:
+    """Generate specs/ (namespaces, workflows, workers) from the code's decorators.
+
+    Imports every module of the packages listed in paved.yaml, validates the
+    placements (unknown namespaces, duplicate names, queue conflicts) and writes
+    deterministic YAML meant to be committed.
+    """
+    project = _project(project_dir)
+    t0 = time.perf_counter()
+    files = project.generate()
+    if check:
+        diff = project.diff_specs(files)
+        if diff:
+            click.echo(diff, nl=False)
+            click.secho("specs are stale: run `paved gen` and commit specs/", fg="red", err=True)
+            sys.exit(1)
+        click.echo(f"specs up to date ({time.perf_counter() - t0:.2f}s)")
+        return
+    written = project.write_specs(files)
+    for p in written:
+        click.echo(f"wrote {p.relative_to(project.root)}")
+    if not written:
+        click.echo("specs unchanged")
+    click.echo(f"done in {time.perf_counter() - t0:.2f}s")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(gen)

@@ -1,0 +1,3 @@
+"""paved.codec"""
+
+__all__: list[str] = []

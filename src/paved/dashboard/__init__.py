@@ -1,0 +1,3 @@
+"""paved.dashboard"""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""paved.operator"""
+
+__all__: list[str] = []

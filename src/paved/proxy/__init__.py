@@ -1,0 +1,3 @@
+"""paved.proxy"""
+
+__all__: list[str] = []

@@ -1,0 +1,58 @@
+"""What product code imports: decorators, activity calls, data converter, client."""
+
+from paved.sdk._calls import (
+    DEFAULT_TIER,
+    NAMESPACE_TIERS,
+    TIER_DEFAULTS,
+    TierDefaults,
+    activity_options,
+    execute_activity,
+    start_activity,
+)
+from paved.sdk._client import connect
+from paved.sdk._converter import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    TEMPORAL_PAYLOAD_LIMIT,
+    ChainCodec,
+    SizeLimitCodec,
+    data_converter,
+)
+from paved.sdk._decorators import (
+    REGISTRY,
+    Placement,
+    Registry,
+    activity,
+    check_placements,
+    default_activity_queue,
+    default_workflow_queue,
+    placement_of,
+    workflow,
+)
+from paved.sdk._naming import RuntimeEnv, physical_namespace
+
+__all__ = [
+    "DEFAULT_MAX_PAYLOAD_BYTES",
+    "DEFAULT_TIER",
+    "NAMESPACE_TIERS",
+    "REGISTRY",
+    "TEMPORAL_PAYLOAD_LIMIT",
+    "TIER_DEFAULTS",
+    "ChainCodec",
+    "Placement",
+    "Registry",
+    "RuntimeEnv",
+    "SizeLimitCodec",
+    "TierDefaults",
+    "activity",
+    "activity_options",
+    "check_placements",
+    "connect",
+    "data_converter",
+    "default_activity_queue",
+    "default_workflow_queue",
+    "execute_activity",
+    "physical_namespace",
+    "placement_of",
+    "start_activity",
+    "workflow",
+]

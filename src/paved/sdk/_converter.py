@@ -1,0 +1,89 @@
+"""Safe inputs and outputs: Pydantic-validating data converter with a payload size guard.
+
+Values are serialised with temporalio's Pydantic converter (Pydantic models,
+dataclasses and everything Pydantic knows), and validated against the type
+hints of the receiving workflow/activity on decode, so a malformed input fails
+at the boundary with Pydantic's message instead of deep in business logic.
+
+Temporal rejects payloads over 2 MB (and whole requests over 4 MB); a workflow
+task that produces one fails in a way that is hard to read. The
+:class:`SizeLimitCodec` runs last in the codec chain and rejects an oversized
+payload before it leaves the process, naming its size, the limit and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from temporalio.api.common.v1 import Payload
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, PayloadCodec
+
+from paved._errors import PayloadTooLargeError
+
+TEMPORAL_PAYLOAD_LIMIT = 2 * 1024 * 1024
+DEFAULT_MAX_PAYLOAD_BYTES = TEMPORAL_PAYLOAD_LIMIT
+
+
+class SizeLimitCodec(PayloadCodec):
+    """Reject payloads larger than ``max_bytes`` on encode; decode passes through."""
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> None:
+        if max_bytes <= 0:
+            raise ValueError("max_bytes must be positive")
+        self.max_bytes = max_bytes
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        for i, p in enumerate(payloads):
+            size = p.ByteSize()
+            if size > self.max_bytes:
+                encoding = p.metadata.get("encoding", b"?").decode(errors="replace")
+                raise PayloadTooLargeError(
+                    f"payload #{i} ({encoding}) is {size:,} bytes, over the limit of "
+                    f"{self.max_bytes:,} bytes (Temporal accepts at most {TEMPORAL_PAYLOAD_LIMIT:,})",
+                    fix="pass a reference (a blob URL or id) instead of the data, or enable "
+                    "large-payload offload in paved.codec",
+                )
+        return list(payloads)
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return list(payloads)
+
+
+class ChainCodec(PayloadCodec):
+    """Apply codecs in order on encode and in reverse order on decode."""
+
+    def __init__(self, codecs: Sequence[PayloadCodec]) -> None:
+        self.codecs = list(codecs)
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        out = list(payloads)
+        for c in self.codecs:
+            out = await c.encode(out)
+        return out
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        out = list(payloads)
+        for c in reversed(self.codecs):
+            out = await c.decode(out)
+        return out
+
+
+def data_converter(
+    *,
+    codec: PayloadCodec | None = None,
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+) -> DataConverter:
+    """Paved's data converter: Pydantic validation, optional codec, size guard.
+
+    Args:
+        codec: encryption / offload codec (see ``paved.codec``), applied before
+            the size check so that offloaded payloads are measured as sent.
+        max_payload_bytes: reject payloads larger than this on encode.
+    """
+    chain: list[PayloadCodec] = []
+    if codec is not None:
+        chain.append(codec)
+    chain.append(SizeLimitCodec(max_payload_bytes))
+    return dataclasses.replace(pydantic_data_converter, payload_codec=ChainCodec(chain))

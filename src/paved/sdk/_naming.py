@@ -1,0 +1,59 @@
+"""Names shared by every layer: physical namespaces and the runtime environment.
+
+A logical namespace (``imagegen``) exists once per region and environment as a
+physical Temporal namespace ``<logical>-<environment>-<region>``
+(``imagegen-prod-eu``). ``paved gen`` writes these names, the operator creates
+them, the proxy routes to them, and a client that talks to Temporal directly
+uses them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def physical_namespace(logical: str, region: str, environment: str) -> str:
+    """The Temporal namespace of ``logical`` in ``region`` and ``environment``."""
+    return f"{logical}-{environment}-{region}"
+
+
+@dataclass(frozen=True)
+class RuntimeEnv:
+    """Where this process runs, from ``PAVED_*`` environment variables.
+
+    Attributes:
+        address: Temporal frontend or Paved proxy, ``host:port``.
+        region, environment: select the physical namespace.
+        via_proxy: True when ``address`` is a Paved proxy, which maps logical
+            namespaces itself (clients then send the logical name).
+        api_key: credential for the proxy or Temporal Cloud.
+        tls: connect with TLS.
+    """
+
+    address: str = "localhost:7233"
+    region: str = "local"
+    environment: str = "dev"
+    via_proxy: bool = False
+    api_key: str | None = None
+    tls: bool = False
+
+    @classmethod
+    def from_env(cls) -> RuntimeEnv:
+        def flag(name: str) -> bool:
+            return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")
+
+        return cls(
+            address=os.environ.get("PAVED_ADDRESS", cls.address),
+            region=os.environ.get("PAVED_REGION", cls.region),
+            environment=os.environ.get("PAVED_ENV", cls.environment),
+            via_proxy=flag("PAVED_VIA_PROXY"),
+            api_key=os.environ.get("PAVED_API_KEY") or None,
+            tls=flag("PAVED_TLS"),
+        )
+
+    def namespace_for(self, logical: str) -> str:
+        """The namespace name to send: logical through the proxy, physical otherwise."""
+        if self.via_proxy:
+            return logical
+        return physical_namespace(logical, self.region, self.environment)

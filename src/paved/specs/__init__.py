@@ -1,0 +1,45 @@
+"""Spec models and their generation from code (``paved gen``)."""
+
+from paved.specs._model import (
+    SPEC_VERSION,
+    NamespaceConfig,
+    NamespacesFile,
+    NamespaceSpec,
+    PhysicalNamespace,
+    ProjectConfig,
+    QueueSpec,
+    RateLimit,
+    TypeSpec,
+    WorkerConfig,
+    WorkersFile,
+    WorkerSpec,
+    WorkerTuning,
+    WorkflowsFile,
+    retention_days,
+)
+from paved.specs._project import PROJECT_FILE, SPEC_FILES, Project, Specs
+from paved.specs._yamlio import dump, load_model
+
+__all__ = [
+    "PROJECT_FILE",
+    "SPEC_FILES",
+    "SPEC_VERSION",
+    "NamespaceConfig",
+    "NamespaceSpec",
+    "NamespacesFile",
+    "PhysicalNamespace",
+    "Project",
+    "ProjectConfig",
+    "QueueSpec",
+    "RateLimit",
+    "Specs",
+    "TypeSpec",
+    "WorkerConfig",
+    "WorkerSpec",
+    "WorkerTuning",
+    "WorkersFile",
+    "WorkflowsFile",
+    "dump",
+    "load_model",
+    "retention_days",
+]

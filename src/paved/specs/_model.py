@@ -1,0 +1,167 @@
+"""The project file (hand-written) and the three generated spec files.
+
+``paved.yaml`` is what a team writes: its logical namespaces (owner, tier,
+retention, regions, environments, rate limits) and optional worker tuning.
+``paved gen`` combines it with what the decorators declare and writes
+``specs/namespaces.yaml``, ``specs/workflows.yaml`` and ``specs/workers.yaml``.
+Every model forbids unknown keys, so a typo is an error, not a silent default.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SPEC_VERSION = 1
+_NAME = r"^[a-z][a-z0-9-]{0,62}$"
+_RETENTION = re.compile(r"^(\d+)\s*([dh]?)$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RateLimit(_Strict):
+    """Per physical namespace limits, enforced by the proxy."""
+
+    actions_per_second: float = Field(default=200.0, gt=0)
+    requests_per_second: float = Field(default=1000.0, gt=0)
+
+
+class NamespaceConfig(_Strict):
+    """A logical namespace as written in ``paved.yaml``."""
+
+    owner: str = Field(min_length=1)
+    tier: int = Field(default=2, ge=0, le=3)
+    retention: str | int = "7d"
+    regions: list[str] | None = None
+    environments: list[str] | None = None
+    rate_limit: RateLimit = RateLimit()
+    description: str = ""
+
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, v: str | int) -> str | int:
+        retention_days(v)
+        return v
+
+
+def retention_days(v: str | int) -> int:
+    """``7``, ``"7d"`` -> 7; ``"72h"`` -> 3. Temporal keeps at least one day."""
+    if isinstance(v, int):
+        days = v
+    else:
+        m = _RETENTION.match(v.strip())
+        if not m:
+            raise ValueError(f"retention {v!r} is not a duration; use days like '7d' or hours like '72h'")
+        n, unit = int(m.group(1)), m.group(2) or "d"
+        days = n if unit == "d" else max(1, n // 24)
+    if not 1 <= days <= 3650:
+        raise ValueError(f"retention {v!r} must be between 1 and 3650 days")
+    return days
+
+
+class WorkerTuning(_Strict):
+    """Worker settings the managed runtime applies (and the operator templates)."""
+
+    max_concurrent_activities: int = Field(default=200, ge=1)
+    max_concurrent_workflow_tasks: int = Field(default=200, ge=1)
+    max_cached_workflows: int = Field(default=2000, ge=0)
+    poller_min: int = Field(default=2, ge=1)
+    poller_max: int = Field(default=100, ge=1)
+    poller_initial: int = Field(default=10, ge=1)
+    graceful_shutdown_seconds: float = Field(default=30.0, ge=0)
+
+
+class WorkerConfig(_Strict):
+    """Optional per-worker overrides in ``paved.yaml``."""
+
+    owner: str | None = None
+    replicas: int = Field(default=1, ge=0)
+    tuning: WorkerTuning = WorkerTuning()
+    image: str | None = None
+
+
+class ProjectConfig(_Strict):
+    """``paved.yaml``."""
+
+    project: str = Field(pattern=_NAME)
+    packages: list[str] = Field(min_length=1, description="Python packages whose modules `paved gen` imports")
+    specs_dir: str = "specs"
+    regions: list[str] = Field(default_factory=lambda: ["local"], min_length=1)
+    environments: list[str] = Field(default_factory=lambda: ["dev"], min_length=1)
+    namespaces: dict[str, NamespaceConfig] = Field(default_factory=dict)
+    workers: dict[str, WorkerConfig] = Field(default_factory=dict)
+    max_payload_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
+
+
+# ----- generated specs -------------------------------------------------------------
+
+
+class PhysicalNamespace(_Strict):
+    name: str
+    region: str
+    environment: str
+
+
+class NamespaceSpec(_Strict):
+    name: str = Field(pattern=_NAME)
+    owner: str
+    tier: int = Field(ge=0, le=3)
+    retention_days: int = Field(ge=1)
+    regions: list[str]
+    environments: list[str]
+    rate_limit: RateLimit
+    physical: list[PhysicalNamespace]
+
+
+class NamespacesFile(_Strict):
+    version: Literal[1] = SPEC_VERSION
+    generated_by: str = "paved gen"
+    namespaces: list[NamespaceSpec]
+
+
+class TypeSpec(_Strict):
+    """One workflow or activity type: where it runs and where its code is."""
+
+    name: str
+    namespace: str
+    task_queue: str
+    worker: str
+    module: str
+    qualname: str
+    tier: int | None = None
+
+
+class WorkflowsFile(_Strict):
+    version: Literal[1] = SPEC_VERSION
+    generated_by: str = "paved gen"
+    workflows: list[TypeSpec]
+    activities: list[TypeSpec]
+
+
+class QueueSpec(_Strict):
+    name: str
+    kind: Literal["workflow", "activity", "shared"]
+    workflows: list[str] = []
+    activities: list[str] = []
+
+
+class WorkerSpec(_Strict):
+    name: str = Field(pattern=_NAME)
+    namespace: str
+    owner: str
+    tier: int
+    replicas: int
+    image: str | None = None
+    modules: list[str]
+    queues: list[QueueSpec]
+    tuning: WorkerTuning
+
+
+class WorkersFile(_Strict):
+    version: Literal[1] = SPEC_VERSION
+    generated_by: str = "paved gen"
+    workers: list[WorkerSpec]

@@ -1,0 +1,3 @@
+"""paved.worker"""
+
+__all__: list[str] = []

@@ -1,0 +1,50 @@
+"""Shared fixtures: a real Temporal dev server for the whole session.
+
+Every test that needs Temporal talks to this server (never a mock). Tests that
+kill the server start their own with ``DevServer`` directly.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from paved.dev import DevServer, ensure_namespaces
+
+os.environ.setdefault("PAVED_LOG_LEVEL", "WARNING")
+
+
+@pytest.fixture(scope="session")
+def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    """One real ``temporal server start-dev`` (SQLite, WAL) for the session."""
+    d = tmp_path_factory.mktemp("temporal")
+    server = DevServer(db_file=d / "temporal.db", search_attributes={"PavedMarker": "Keyword"})
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+async def client(dev_server: DevServer) -> AsyncIterator[Client]:
+    """A plain temporalio client on the ``default`` namespace."""
+    yield await Client.connect(dev_server.address)
+
+
+@pytest.fixture
+async def namespace(client: Client) -> str:
+    """A fresh physical namespace for one test."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    await ensure_namespaces(client, [name])
+    return name
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]

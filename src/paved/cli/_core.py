@@ -16,14 +16,21 @@ def _project(path: str | None) -> specs.Project:
 
 
 project_option = click.option(
-    "--project", "project_dir", type=click.Path(file_okay=False), default=None,
+    "--project",
+    "project_dir",
+    type=click.Path(file_okay=False),
+    default=None,
     help="Project directory (default: nearest parent holding paved.yaml).",
 )
 
 
 @click.command()
 @project_option
-@click.option("--check", is_flag=True, help="Write nothing; exit 1 with a diff if the committed specs are stale.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 with a diff if the committed specs are stale.",
+)
 def gen(project_dir: str | None, check: bool) -> None:
     """Generate specs/ (namespaces, workflows, workers) from the code's decorators.
 
@@ -50,5 +57,43 @@ def gen(project_dir: str | None, check: bool) -> None:
     click.echo(f"done in {time.perf_counter() - t0:.2f}s")
 
 
+@click.group()
+def worker() -> None:
+    """Run managed workers (bootstrapped from specs/workers.yaml)."""
+
+
+@worker.command("run")
+@click.argument("name")
+@project_option
+@click.option(
+    "--http-port",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Port for /healthz and /metrics (0 = any free port, -1 = off).",
+)
+@click.option("--log-level", default="INFO", show_default=True)
+def worker_run(name: str, project_dir: str | None, http_port: int, log_level: str) -> None:
+    """Run worker NAME: registers every workflow and activity of its queues.
+
+    \b
+    Connects to PAVED_ADDRESS (default localhost:7233) for PAVED_REGION /
+    PAVED_ENV (physical namespace <logical>-<env>-<region>); behind a Paved
+    proxy set PAVED_VIA_PROXY=1 and PAVED_API_KEY. SIGTERM drains in-flight
+    activities before exiting.
+    """
+    import asyncio
+    import logging
+
+    from paved.worker import run
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    project = _project(project_dir)
+    asyncio.run(run(project, name, http_port=None if http_port < 0 else http_port))
+
+
 def register(group: click.Group) -> None:
     group.add_command(gen)
+    group.add_command(worker)

@@ -3,4 +3,11 @@
 from paved.dev._devserver import DevServer, free_port, port_in_use, temporal_binary, wait_for_port
 from paved.dev._namespaces import ensure_namespaces
 
-__all__ = ["DevServer", "ensure_namespaces", "free_port", "port_in_use", "temporal_binary", "wait_for_port"]
+__all__ = [
+    "DevServer",
+    "ensure_namespaces",
+    "free_port",
+    "port_in_use",
+    "temporal_binary",
+    "wait_for_port",
+]

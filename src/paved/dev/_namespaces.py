@@ -10,12 +10,16 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 
-async def ensure_namespaces(client: Client, names: list[str], retention: timedelta = timedelta(days=1)) -> list[str]:
+async def ensure_namespaces(
+    client: Client, names: list[str], retention: timedelta = timedelta(days=1)
+) -> list[str]:
     """Register every namespace in ``names`` that does not exist; return those created."""
     created = []
     for name in names:
         try:
-            await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=name))
+            await client.workflow_service.describe_namespace(
+                DescribeNamespaceRequest(namespace=name)
+            )
             continue
         except RPCError as e:
             if e.status != RPCStatusCode.NOT_FOUND:
@@ -24,7 +28,9 @@ async def ensure_namespaces(client: Client, names: list[str], retention: timedel
             await client.workflow_service.register_namespace(
                 RegisterNamespaceRequest(
                     namespace=name,
-                    workflow_execution_retention_period=Duration(seconds=int(retention.total_seconds())),
+                    workflow_execution_retention_period=Duration(
+                        seconds=int(retention.total_seconds())
+                    ),
                 )
             )
             created.append(name)

@@ -55,7 +55,9 @@ def retention_days(v: str | int) -> int:
     else:
         m = _RETENTION.match(v.strip())
         if not m:
-            raise ValueError(f"retention {v!r} is not a duration; use days like '7d' or hours like '72h'")
+            raise ValueError(
+                f"retention {v!r} is not a duration; use days like '7d' or hours like '72h'"
+            )
         n, unit = int(m.group(1)), m.group(2) or "d"
         days = n if unit == "d" else max(1, n // 24)
     if not 1 <= days <= 3650:
@@ -88,7 +90,9 @@ class ProjectConfig(_Strict):
     """``paved.yaml``."""
 
     project: str = Field(pattern=_NAME)
-    packages: list[str] = Field(min_length=1, description="Python packages whose modules `paved gen` imports")
+    packages: list[str] = Field(
+        min_length=1, description="Python packages whose modules `paved gen` imports"
+    )
     specs_dir: str = "specs"
     regions: list[str] = Field(default_factory=lambda: ["local"], min_length=1)
     environments: list[str] = Field(default_factory=lambda: ["dev"], min_length=1)

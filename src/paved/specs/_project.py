@@ -50,7 +50,9 @@ class Specs:
         for n in self.namespaces.namespaces:
             if n.name == name:
                 return n
-        raise ProjectError(f"namespace {name!r} is not in the specs", code="PAVED-PROJECT-NO-NAMESPACE")
+        raise ProjectError(
+            f"namespace {name!r} is not in the specs", code="PAVED-PROJECT-NO-NAMESPACE"
+        )
 
 
 class Project:
@@ -157,7 +159,9 @@ class Project:
                     environments=envs,
                     rate_limit=ns.rate_limit,
                     physical=[
-                        model.PhysicalNamespace(name=sdk.physical_namespace(name, r, e), region=r, environment=e)
+                        model.PhysicalNamespace(
+                            name=sdk.physical_namespace(name, r, e), region=r, environment=e
+                        )
                         for e in envs
                         for r in regions
                     ],
@@ -201,10 +205,17 @@ class Project:
             queue_specs = []
             for qname in sorted(queues):
                 q = queues[qname]
-                kind = "shared" if q["workflow"] and q["activity"] else ("workflow" if q["workflow"] else "activity")
+                kind = (
+                    "shared"
+                    if q["workflow"] and q["activity"]
+                    else ("workflow" if q["workflow"] else "activity")
+                )
                 queue_specs.append(
                     model.QueueSpec(
-                        name=qname, kind=kind, workflows=sorted(q["workflow"]), activities=sorted(q["activity"])
+                        name=qname,
+                        kind=kind,
+                        workflows=sorted(q["workflow"]),
+                        activities=sorted(q["activity"]),
                     )
                 )
             workers.append(
@@ -273,7 +284,11 @@ class Project:
     def specs(self) -> Specs:
         d = self.specs_dir
         return Specs(
-            namespaces=yamlio.load_model(d / "namespaces.yaml", model.NamespacesFile, what="spec file"),
-            workflows=yamlio.load_model(d / "workflows.yaml", model.WorkflowsFile, what="spec file"),
+            namespaces=yamlio.load_model(
+                d / "namespaces.yaml", model.NamespacesFile, what="spec file"
+            ),
+            workflows=yamlio.load_model(
+                d / "workflows.yaml", model.WorkflowsFile, what="spec file"
+            ),
             workers=yamlio.load_model(d / "workers.yaml", model.WorkersFile, what="spec file"),
         )

@@ -63,7 +63,9 @@ def load_model(path: Path, model: type[M], *, what: str) -> M:
         raise ProjectError(
             f"{path}: {what} not found",
             code="PAVED-PROJECT-MISSING",
-            fix="run `paved gen` to create the specs" if what != "project file" else "create paved.yaml (see README)",
+            fix="run `paved gen` to create the specs"
+            if what != "project file"
+            else "create paved.yaml (see README)",
         )
     text = path.read_text(encoding="utf-8")
     try:
@@ -87,12 +89,15 @@ def load_model(path: Path, model: type[M], *, what: str) -> M:
             line = _line_of(node, loc)
             where = f"{path}:{line}" if line else str(path)
             got = err.get("input")
-            got_s = f" (got {got!r})" if not isinstance(got, dict | list) and got is not None else ""
+            got_s = (
+                f" (got {got!r})" if not isinstance(got, dict | list) and got is not None else ""
+            )
             lines.append(f"{where}: {_dotted(loc)}: {err['msg']}{got_s}")
         raise ProjectError(
             f"{what} {path} is invalid:\n  " + "\n  ".join(lines),
             code="PAVED-PROJECT-SCHEMA",
-            fix="correct the keys above" + ("" if what == "project file" else ", or regenerate with `paved gen`"),
+            fix="correct the keys above"
+            + ("" if what == "project file" else ", or regenerate with `paved gen`"),
         ) from None
 
 

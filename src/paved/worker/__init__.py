@@ -1,3 +1,19 @@
-"""paved.worker"""
+"""Managed workers: bootstrap from specs, tuned temporalio Workers, health and metrics."""
 
-__all__: list[str] = []
+from paved.worker._http import derived_metrics
+from paved.worker._runtime import (
+    SANDBOX_PASSTHROUGH,
+    Bootstrap,
+    bootstrap,
+    build_workers,
+    run,
+)
+
+__all__ = [
+    "SANDBOX_PASSTHROUGH",
+    "Bootstrap",
+    "bootstrap",
+    "build_workers",
+    "derived_metrics",
+    "run",
+]

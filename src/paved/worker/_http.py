@@ -1,0 +1,101 @@
+"""The managed worker's HTTP endpoint: ``/healthz``, ``/readyz`` and ``/metrics``.
+
+``/metrics`` serves the Core SDK's own Prometheus metrics (task latencies, poll
+counts, slots used/available per worker type) re-exported from the SDK's
+loopback exporter, plus Paved's derived gauges:
+
+- ``paved_worker_slot_utilization{task_queue,worker_type}``: used / (used +
+  available) slots, the autoscaling signal from the seed (a worker whose slots
+  are full is starved, whatever its CPU says);
+- ``paved_worker_up{task_queue}``: 1 while that queue's worker runs.
+
+Called by :func:`paved.worker._runtime.run`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
+from temporalio.worker import Worker
+
+SLOTS_USED = "temporal_worker_task_slots_used"
+SLOTS_AVAILABLE = "temporal_worker_task_slots_available"
+
+
+def derived_metrics(core_text: str, worker_name: str) -> str:
+    """Compute Paved's slot-utilisation gauges from the Core SDK's exposition text."""
+    used: dict[tuple[str, str], float] = {}
+    avail: dict[tuple[str, str], float] = {}
+    for fam in text_string_to_metric_families(core_text):
+        if fam.name not in (SLOTS_USED, SLOTS_AVAILABLE):
+            continue
+        for s in fam.samples:
+            key = (s.labels.get("task_queue", ""), s.labels.get("worker_type", ""))
+            (used if fam.name == SLOTS_USED else avail)[key] = s.value
+    lines = [
+        "# HELP paved_worker_slot_utilization Fraction of task slots in use (autoscaling signal).",
+        "# TYPE paved_worker_slot_utilization gauge",
+    ]
+    for key in sorted(set(used) | set(avail)):
+        u, a = used.get(key, 0.0), avail.get(key, 0.0)
+        util = u / (u + a) if (u + a) > 0 else 0.0
+        q, wt = key
+        lines.append(
+            f'paved_worker_slot_utilization{{worker="{worker_name}",task_queue="{q}",worker_type="{wt}"}} {util:.6f}'
+        )
+    return "\n".join(lines) + "\n"
+
+
+async def serve(
+    boot: Any, workers: list[Worker], port: int, metrics_port: int | None
+) -> web.AppRunner:
+    """Start the HTTP endpoint on ``127.0.0.1:port`` (0 = any free port; see ``app['port']``)."""
+    name = boot.spec.name
+    session = aiohttp.ClientSession()
+
+    async def healthz(_: web.Request) -> web.Response:
+        running = {w.task_queue: w.is_running for w in workers}
+        ok = all(running.values())
+        body = {"worker": name, "ok": ok, "queues": running}
+        return web.json_response(body, status=200 if ok else 503)
+
+    async def metrics(_: web.Request) -> web.Response:
+        core = ""
+        if metrics_port is not None:
+            try:
+                async with session.get(f"http://127.0.0.1:{metrics_port}/metrics") as r:
+                    core = await r.text()
+            except aiohttp.ClientError:
+                core = ""
+        up = [
+            "# HELP paved_worker_up 1 while the queue's worker runs.",
+            "# TYPE paved_worker_up gauge",
+        ]
+        up += [
+            f'paved_worker_up{{worker="{name}",task_queue="{w.task_queue}"}} {int(w.is_running)}'
+            for w in workers
+        ]
+        text = (
+            core + ("\n" if core and not core.endswith("\n") else "") + derived_metrics(core, name)
+        )
+        text += "\n".join(up) + "\n"
+        return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+    async def close_session(_: web.Application) -> None:
+        await session.close()
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.on_cleanup.append(close_session)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
+    runner.app["port"] = sockets[0].getsockname()[1] if sockets else port
+    return runner

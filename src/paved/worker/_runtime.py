@@ -1,0 +1,218 @@
+"""The managed worker: ``paved worker run NAME`` bootstraps from the specs alone.
+
+It reads ``specs/workers.yaml``, imports the modules listed for the worker, and
+registers every workflow and activity the specs name for its queues: nobody
+writes (or forgets) a registration list. A spec that names a type the code no
+longer defines is an error at start, not a task that never gets polled.
+
+One temporalio ``Worker`` runs per queue (workflow and activity queues are split
+by default, so each scales on its own), with Paved's tuned defaults: poller
+autoscaling, slot limits and cache size from the spec, ``paved`` and
+``pydantic`` passed through the workflow sandbox. SIGTERM drains: workers stop
+polling, in-flight activities get ``graceful_shutdown_seconds`` to finish.
+
+Health and metrics are served over HTTP (see :mod:`paved.worker._http`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import PollerBehaviorAutoscaling, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from paved import sdk, specs
+from paved._errors import ProjectError
+from paved._net import free_port
+
+log = logging.getLogger("paved.worker")
+
+SANDBOX_PASSTHROUGH = ("paved", "pydantic", "pydantic_core", "annotated_types")
+
+
+@dataclass
+class Bootstrap:
+    """What a managed worker registers, resolved from the specs and the code."""
+
+    spec: specs.WorkerSpec
+    namespace: specs.NamespaceSpec
+    workflows: dict[str, list[type]] = field(default_factory=dict)  # queue -> classes
+    activities: dict[str, list[Any]] = field(default_factory=dict)  # queue -> callables
+
+
+def bootstrap(project: specs.Project, name: str) -> Bootstrap:
+    """Import the worker's modules and resolve every type its queues serve."""
+    loaded = project.specs()
+    spec = loaded.worker(name)
+    root = str(project.root)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    for module in spec.modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise ProjectError(
+                f"worker {name!r}: module {module!r} from specs/workers.yaml cannot be imported: {e}",
+                code="PAVED-WORKER-IMPORT",
+                fix="run `paved gen` if the code moved, and check the worker's image has the code",
+            ) from e
+    boot = Bootstrap(spec=spec, namespace=loaded.namespace(spec.namespace))
+    for q in spec.queues:
+        for wf_name in q.workflows:
+            entry = sdk.REGISTRY.workflows.get(wf_name)
+            if entry is None:
+                raise ProjectError(
+                    f"worker {name!r}: workflow {wf_name!r} is in the specs but not in the code",
+                    code="PAVED-WORKER-STALE",
+                    fix="run `paved gen` and commit specs/",
+                )
+            boot.workflows.setdefault(q.name, []).append(entry[1])
+        for act_name in q.activities:
+            aentry = sdk.REGISTRY.activities.get(act_name)
+            if aentry is None:
+                raise ProjectError(
+                    f"worker {name!r}: activity {act_name!r} is in the specs but not in the code",
+                    code="PAVED-WORKER-STALE",
+                    fix="run `paved gen` and commit specs/",
+                )
+            boot.activities.setdefault(q.name, []).append(aentry[1])
+    return boot
+
+
+def make_runtime(metrics_port: int | None) -> Runtime | None:
+    """A temporalio Runtime exporting Core SDK metrics on loopback (scraped by /metrics)."""
+    if metrics_port is None:
+        return None
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=f"127.0.0.1:{metrics_port}", durations_as_seconds=True
+            )
+        )
+    )
+
+
+def build_workers(client: Client, boot: Bootstrap, *, identity: str | None = None) -> list[Worker]:
+    """One tuned temporalio Worker per queue of ``boot``."""
+    tuning = boot.spec.tuning
+    poller = PollerBehaviorAutoscaling(
+        minimum=tuning.poller_min, maximum=tuning.poller_max, initial=tuning.poller_initial
+    )
+    runner = SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH)
+    )
+    workers = []
+    for q in boot.spec.queues:
+        wfs = boot.workflows.get(q.name, [])
+        acts = boot.activities.get(q.name, [])
+        kwargs: dict[str, Any] = {
+            "task_queue": q.name,
+            "workflows": wfs,
+            "activities": acts,
+            "workflow_runner": runner,
+            "graceful_shutdown_timeout": timedelta(seconds=tuning.graceful_shutdown_seconds),
+            "max_cached_workflows": tuning.max_cached_workflows if wfs else 0,
+            "max_concurrent_workflow_tasks": tuning.max_concurrent_workflow_tasks,
+            "max_concurrent_activities": tuning.max_concurrent_activities,
+            "workflow_task_poller_behavior": poller,
+            "activity_task_poller_behavior": poller,
+        }
+        if identity:
+            kwargs["identity"] = f"{identity}@{q.name}"
+        # Sync activities need an executor; async ones do not.
+        if any(not asyncio.iscoroutinefunction(a) for a in acts):
+            from concurrent.futures import ThreadPoolExecutor
+
+            kwargs["activity_executor"] = ThreadPoolExecutor(
+                max_workers=tuning.max_concurrent_activities
+            )
+        workers.append(Worker(client, **kwargs))
+    return workers
+
+
+def codec_for_worker(project: specs.Project, logical_namespace: str) -> Any:
+    """The payload codec a managed worker uses, or None when turned off.
+
+    ``PAVED_CODEC=off`` disables it (for example behind a Paved proxy, which
+    encrypts on the wire itself).
+    """
+    if os.environ.get("PAVED_CODEC", "on").lower() in ("off", "0", "false", "no"):
+        return None
+    try:
+        from paved import codec
+    except ImportError:  # pragma: no cover - codec is part of the package
+        return None
+    factory = getattr(codec, "codec_for", None)
+    if factory is None:
+        return None
+    return factory(logical_namespace, state_dir=project.state_dir)
+
+
+async def connect_for(
+    project: specs.Project, boot: Bootstrap, env: sdk.RuntimeEnv, runtime: Runtime | None
+) -> Client:
+    sdk.NAMESPACE_TIERS[boot.namespace.name] = boot.namespace.tier
+    codec = codec_for_worker(project, boot.namespace.name)
+    extra: dict[str, Any] = {}
+    if runtime is not None:
+        extra["runtime"] = runtime
+    return await sdk.connect(boot.namespace.name, env=env, codec=codec, **extra)
+
+
+async def run(
+    project: specs.Project,
+    name: str,
+    *,
+    http_port: int | None = 0,
+    env: sdk.RuntimeEnv | None = None,
+    ready: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run worker ``name`` until SIGTERM/SIGINT (or ``stop`` is set), then drain."""
+    from paved.worker import _http
+
+    env = env or sdk.RuntimeEnv.from_env()
+    boot = bootstrap(project, name)
+    metrics_port = free_port() if http_port is not None else None
+    runtime = make_runtime(metrics_port)
+    client = await connect_for(project, boot, env, runtime)
+    workers = build_workers(client, boot, identity=f"{name}-{os.getpid()}")
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    server = None
+    if http_port is not None:
+        server = await _http.serve(boot, workers, http_port, metrics_port)
+    tasks = [asyncio.create_task(w.run(), name=f"worker:{w.task_queue}") for w in workers]
+    log.info(
+        "worker %s polling %s in namespace %s at %s",
+        name,
+        ", ".join(w.task_queue for w in workers),
+        client.namespace,
+        env.address,
+    )
+    if ready is not None:
+        ready.set()
+    stop_task = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([*tasks, stop_task], return_when=asyncio.FIRST_COMPLETED)
+    failed = [t for t in done if t is not stop_task and t.exception() is not None]
+    log.info("worker %s draining (%d in-flight tasks allowed to finish)", name, len(workers))
+    await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+    stop_task.cancel()
+    if server is not None:
+        await server.cleanup()
+    if failed:
+        raise failed[0].exception()  # type: ignore[misc]

@@ -94,6 +94,52 @@ def worker_run(name: str, project_dir: str | None, http_port: int, log_level: st
     asyncio.run(run(project, name, http_port=None if http_port < 0 else http_port))
 
 
+@click.command()
+@project_option
+@click.option(
+    "--port", type=int, default=7233, show_default=True, help="Temporal frontend gRPC port."
+)
+@click.option("--ui-port", type=int, default=8233, show_default=True, help="Temporal Web UI port.")
+@click.option("--no-ui", is_flag=True, help="Run the dev server headless.")
+@click.option(
+    "--env",
+    "environment",
+    default="dev",
+    show_default=True,
+    help="Environment whose physical namespaces are created locally.",
+)
+def dev(project_dir: str | None, port: int, ui_port: int, no_ui: bool, environment: str) -> None:
+    """Run the whole platform locally: Temporal, workers and services.
+
+    \b
+    Starts the real Temporal dev server (SQLite in .paved/, WAL, UI on),
+    creates the physical namespaces of the local environment, runs every
+    managed worker from specs/workers.yaml as its own process (restarted if it
+    crashes) and the project's services from paved.yaml, then prints the URLs.
+    Ctrl-C stops everything it started.
+    """
+    import asyncio
+
+    from paved.dev import Platform, run_dev
+
+    project = _project(project_dir)
+    platform = Platform(
+        project=project,
+        port=port,
+        ui_port=None if no_ui else ui_port,
+        environment=environment,
+        echo=click.echo,
+    )
+    for hook in DEV_HOOKS:
+        hook(platform)
+    asyncio.run(run_dev(platform))
+
+
+# Other CLI modules (proxy, codec server) add themselves to `paved dev` here.
+DEV_HOOKS: list = []  # type: ignore[type-arg]
+
+
 def register(group: click.Group) -> None:
     group.add_command(gen)
     group.add_command(worker)
+    group.add_command(dev)

@@ -1,13 +1,18 @@
 """The embedded platform: ``paved dev`` starts Temporal, the proxy, codec server and workers."""
 
-from paved.dev._devserver import DevServer, free_port, port_in_use, temporal_binary, wait_for_port
+from paved._net import free_port, port_in_use, wait_for_port
+from paved.dev._devserver import DevServer, temporal_binary
 from paved.dev._namespaces import ensure_namespaces
+from paved.dev._platform import Managed, Platform, run_dev
 
 __all__ = [
     "DevServer",
+    "Managed",
+    "Platform",
     "ensure_namespaces",
     "free_port",
     "port_in_use",
+    "run_dev",
     "temporal_binary",
     "wait_for_port",
 ]

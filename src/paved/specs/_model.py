@@ -86,6 +86,20 @@ class WorkerConfig(_Strict):
     image: str | None = None
 
 
+class ServiceConfig(_Strict):
+    """A process of the project that ``paved dev`` runs beside the workers (front ends, fakes).
+
+    ``command`` is run from the project root with ``{python}`` replaced by the
+    current interpreter and ``{port}`` by ``port``; PAVED_* variables are set.
+    """
+
+    command: list[str] = Field(min_length=1)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    env: dict[str, str] = Field(default_factory=dict)
+    health_path: str | None = None
+    description: str = ""
+
+
 class ProjectConfig(_Strict):
     """``paved.yaml``."""
 
@@ -99,6 +113,7 @@ class ProjectConfig(_Strict):
     namespaces: dict[str, NamespaceConfig] = Field(default_factory=dict)
     workers: dict[str, WorkerConfig] = Field(default_factory=dict)
     max_payload_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
+    services: dict[str, ServiceConfig] = Field(default_factory=dict)
 
 
 # ----- generated specs -------------------------------------------------------------

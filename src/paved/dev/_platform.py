@@ -1,0 +1,344 @@
+"""``paved dev``: the embedded platform in one command.
+
+Starts, in order, and supervises until Ctrl-C:
+
+1. the real Temporal dev server (SQLite under ``.paved/``, WAL, UI on), with
+   every physical namespace of the local environment created at launch;
+2. the codec server and the proxy, when those layers are enabled (optional
+   hooks: :attr:`Platform.extra_services`);
+3. every managed worker of the specs as its own process (``paved worker run``),
+   and the project's own ``services:`` (front ends, fakes) from ``paved.yaml``.
+
+A process that dies is restarted with exponential backoff (a crash loop is
+reported, not hidden). Ctrl-C / SIGTERM stops everything it started, children
+first, and waits for them: nothing is left behind. Each process's output goes to
+``.paved/logs/<name>.log``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from paved import sdk, specs
+from paved._errors import RuntimeSetupError
+from paved._net import free_port, port_in_use
+from paved.dev import _devserver as devserver
+
+Echo = Callable[[str], None]
+
+
+@dataclass
+class Managed:
+    """A child process ``paved dev`` supervises."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    cwd: Path
+    log_path: Path
+    health_url: str | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+    started_at: float = 0.0
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.command,
+                cwd=self.cwd,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.started_at = time.monotonic()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def healthy(self) -> bool:
+        if not self.alive():
+            return False
+        if self.health_url is None:
+            return True
+        try:
+            with urllib.request.urlopen(self.health_url, timeout=1) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def signal(self, sig: int) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+
+
+@dataclass
+class Platform:
+    """Everything ``paved dev`` runs for one project."""
+
+    project: specs.Project
+    port: int = 7233
+    ui_port: int | None = 8233
+    environment: str = "dev"
+    echo: Echo = print
+    children: list[Managed] = field(default_factory=list)
+    server: devserver.DevServer | None = None
+    # Hooks for other layers (proxy, codec server): called with the platform
+    # after the dev server is up; each returns the Managed processes it adds.
+    extra_services: list[Callable[[Platform], list[Managed]]] = field(default_factory=list)
+    worker_address: str | None = None
+    worker_env: dict[str, str] = field(default_factory=dict)
+    ui_codec_endpoint: str | None = None
+
+    @property
+    def logs(self) -> Path:
+        return self.project.state_dir / "logs"
+
+    def physical_namespaces(self, loaded: specs.Specs) -> list[str]:
+        out = []
+        for ns in loaded.namespaces.namespaces:
+            out += [p.name for p in ns.physical if p.environment == self.environment]
+        return sorted(out)
+
+    def base_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            PAVED_ADDRESS=self.worker_address or (self.server.address if self.server else ""),
+            PAVED_ENV=self.environment,
+            PAVED_PROJECT=str(self.project.root),
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self.worker_env)
+        return env
+
+    def start(self) -> None:
+        t0 = time.monotonic()
+        loaded = self.project.specs()
+        state = self.project.state_dir
+        state.mkdir(parents=True, exist_ok=True)
+        _ensure_gitignore(self.project.root)
+        namespaces = self.physical_namespaces(loaded)
+        if not namespaces:
+            raise RuntimeSetupError(
+                f"no namespace in specs/namespaces.yaml has environment {self.environment!r}",
+                code="PAVED-SETUP-NO-NAMESPACE",
+                fix=f"add {self.environment!r} to `environments:` in paved.yaml and run `paved gen`",
+            )
+        self.echo(
+            f"starting Temporal dev server on 127.0.0.1:{self.port} (SQLite {state / 'temporal.db'})"
+        )
+        self.server = devserver.DevServer(
+            db_file=state / "temporal.db",
+            port=self.port,
+            ui_port=self.ui_port,
+            namespaces=namespaces,
+            ui_codec_endpoint=self.ui_codec_endpoint,
+            log_file=self.logs / "temporal.log",
+        )
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.server.start()
+        self.echo(
+            f"  Temporal ready in {time.monotonic() - t0:.1f}s; namespaces: {', '.join(namespaces)}"
+        )
+        for hook in self.extra_services:
+            for m in hook(self):
+                self._launch(m)
+        for w in loaded.workers.workers:
+            self._launch(self._worker_process(w, loaded))
+        for name, svc in sorted(self.project.config.services.items()):
+            self._launch(self._service_process(name, svc))
+
+    def _launch(self, m: Managed) -> None:
+        self.children.append(m)
+        m.start()
+        self.echo(f"  started {m.name} (pid {m.proc.pid if m.proc else '?'}; log {m.log_path})")
+
+    def _worker_process(self, w: specs.WorkerSpec, loaded: specs.Specs) -> Managed:
+        ns = loaded.namespace(w.namespace)
+        region = ns.regions[0]
+        port = free_port()
+        env = self.base_env()
+        env.update(PAVED_REGION=region)
+        return Managed(
+            name=f"worker {w.name}",
+            command=[
+                sys.executable,
+                "-m",
+                "paved.cli",
+                "worker",
+                "run",
+                w.name,
+                "--project",
+                str(self.project.root),
+                "--http-port",
+                str(port),
+            ],
+            env=env,
+            cwd=self.project.root,
+            log_path=self.logs / f"worker-{w.name}.log",
+            health_url=f"http://127.0.0.1:{port}/healthz",
+        )
+
+    def _service_process(self, name: str, svc: specs.ServiceConfig) -> Managed:
+        if svc.port is not None and port_in_use(svc.port):
+            raise RuntimeSetupError(
+                f"service {name!r}: port {svc.port} is already in use",
+                code="PAVED-SETUP-PORT",
+                fix=f"stop what listens on {svc.port} or change services.{name}.port in paved.yaml",
+            )
+        subst = {"python": sys.executable, "port": str(svc.port or "")}
+        cmd = [part.format(**subst) for part in svc.command]
+        env = self.base_env()
+        env.update(svc.env)
+        health = (
+            f"http://127.0.0.1:{svc.port}{svc.health_path}"
+            if svc.port and svc.health_path
+            else None
+        )
+        return Managed(
+            name=f"service {name}",
+            command=cmd,
+            env=env,
+            cwd=self.project.root,
+            log_path=self.logs / f"service-{name}.log",
+            health_url=health,
+        )
+
+    async def wait_healthy(self, timeout: float = 60.0) -> float:
+        """Wait until every child answers its health check; return seconds waited."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            if all(m.healthy() for m in self.children):
+                return time.monotonic() - t0
+            await asyncio.sleep(0.1)
+        sick = [m.name for m in self.children if not m.healthy()]
+        raise RuntimeSetupError(
+            f"not healthy after {timeout:.0f}s: {', '.join(sick)}",
+            code="PAVED-SETUP-UNHEALTHY",
+            fix=f"see the logs in {self.logs}",
+        )
+
+    async def supervise(self, stop: asyncio.Event) -> None:
+        """Restart dead children (exponential backoff) until ``stop`` is set."""
+        while not stop.is_set():
+            now = time.monotonic()
+            for m in self.children:
+                if m.alive() or now < m.next_start:
+                    continue
+                if m.next_start == 0.0 or m.proc is not None:
+                    code = m.proc.returncode if m.proc else None
+                    delay = min(30.0, 0.5 * (2 ** min(m.restarts, 6)))
+                    # A process that ran a while before dying starts a new backoff series.
+                    if m.started_at and now - m.started_at > 60:
+                        m.restarts, delay = 0, 0.5
+                    self.echo(
+                        f"  {m.name} exited (code {code}); restarting in {delay:.1f}s (see {m.log_path})"
+                    )
+                    m.proc = None
+                    m.next_start = now + delay
+                    m.restarts += 1
+                    continue
+                m.start()
+                m.next_start = 0.0
+                self.echo(f"  restarted {m.name} (pid {m.proc.pid if m.proc else '?'})")
+            if (
+                self.server is not None
+                and self.server.proc is not None
+                and self.server.proc.poll() is not None
+            ):
+                self.echo(
+                    "  Temporal dev server exited; restarting it on the same port and database"
+                )
+                self.server.proc = None
+                self.server.start()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop children (SIGTERM, then SIGKILL) and the dev server; wait for all."""
+        for m in self.children:
+            m.signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for m in self.children:
+            if m.proc is None:
+                continue
+            try:
+                m.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                m.signal(signal.SIGKILL)
+                m.proc.wait()
+        if self.server is not None:
+            self.server.stop()
+
+    def urls(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        if self.server is not None:
+            out["temporal"] = self.server.address
+            if self.server.ui_url:
+                out["ui"] = self.server.ui_url
+        if self.worker_address:
+            out["workers/clients connect to"] = self.worker_address
+        for name, svc in sorted(self.project.config.services.items()):
+            if svc.port:
+                out[f"service {name}"] = f"http://127.0.0.1:{svc.port}"
+        for m in self.children:
+            if m.health_url and m.name.startswith("worker"):
+                out[m.name] = m.health_url.replace("/healthz", "/metrics")
+        return out
+
+
+def _ensure_gitignore(root: Path) -> None:
+    """``.paved/`` holds keys and data: make sure git never picks it up."""
+    gi = root / ".gitignore"
+    lines = gi.read_text(encoding="utf-8").splitlines() if gi.exists() else []
+    if not any(line.strip() in (".paved", ".paved/", "/.paved", "/.paved/") for line in lines):
+        with open(gi, "a", encoding="utf-8") as f:
+            f.write(("\n" if lines and lines[-1] else "") + ".paved/\n")
+
+
+async def run_dev(platform: Platform) -> None:
+    """Start the platform, print URLs, supervise until SIGINT/SIGTERM, stop everything."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    t0 = time.monotonic()
+    try:
+        platform.start()
+        waited = await platform.wait_healthy()
+        platform.echo(
+            f"all {len(platform.children)} processes healthy in {time.monotonic() - t0:.1f}s "
+            f"(children took {waited:.1f}s)"
+        )
+        for k, v in platform.urls().items():
+            platform.echo(f"  {k:<28} {v}")
+        platform.echo("Ctrl-C stops everything.")
+        status = {"started": time.time(), "urls": platform.urls(), "pid": os.getpid()}
+        (platform.project.state_dir / "dev.json").write_text(json.dumps(status, indent=2))
+        await platform.supervise(stop)
+    finally:
+        platform.echo("stopping ...")
+        platform.stop()
+        with contextlib.suppress(FileNotFoundError):
+            (platform.project.state_dir / "dev.json").unlink()
+        platform.echo("stopped; nothing left running")
+
+
+def default_environment() -> str:
+    return sdk.RuntimeEnv.from_env().environment

@@ -8,6 +8,19 @@ Payload it forwards)::
     assert decrypt_payload(sealed, ring, "imagegen") == payload
 """
 
+from paved.codec._blobs import BlobStore, DirBlobStore, S3BlobStore
+from paved.codec._codec import (
+    DEFAULT_MAX_OFFLOAD_BYTES,
+    DEFAULT_OFFLOAD_THRESHOLD,
+    REF_ENCODING,
+    EncryptionCodec,
+    blob_store_from_env,
+    client_options,
+    codec_for,
+    data_converter_for,
+    find_state_dir,
+    keyring_for,
+)
 from paved.codec._crypto import (
     CIPHER,
     ENCODING,
@@ -45,13 +58,19 @@ from paved.codec._keys import (
 
 __all__ = [
     "CIPHER",
+    "DEFAULT_MAX_OFFLOAD_BYTES",
+    "DEFAULT_OFFLOAD_THRESHOLD",
     "ENCODING",
     "META_CIPHER",
     "META_KEY_ID",
+    "REF_ENCODING",
     "AesKeyWrapper",
     "BlobCorruptError",
     "BlobMissingError",
+    "BlobStore",
     "CodecError",
+    "DirBlobStore",
+    "EncryptionCodec",
     "EnvKeyProvider",
     "FileKeyProvider",
     "Key",
@@ -64,12 +83,19 @@ __all__ = [
     "MemoryKeyProvider",
     "NamespaceKeys",
     "OffloadTooLargeError",
+    "S3BlobStore",
     "TamperedPayloadError",
     "UnknownKeyError",
     "associated_data",
+    "blob_store_from_env",
+    "client_options",
+    "codec_for",
+    "data_converter_for",
     "decrypt_payload",
     "default_key_provider",
     "encrypt_payload",
     "env_var_for",
+    "find_state_dir",
     "is_encrypted",
+    "keyring_for",
 ]

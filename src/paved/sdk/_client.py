@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.common import HeaderCodecBehavior
 from temporalio.converter import PayloadCodec
 
 from paved.sdk import _converter as converter
@@ -41,6 +42,9 @@ async def connect(
             codec=codec, max_payload_bytes=max_payload_bytes
         ),
     }
+    if codec is not None:
+        # Headers (tracing context, Paved's own metadata) are payloads too.
+        kwargs["header_codec_behavior"] = HeaderCodecBehavior.CODEC
     if env.api_key:
         kwargs["api_key"] = env.api_key
     if env.tls:

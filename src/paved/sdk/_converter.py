@@ -18,7 +18,11 @@ from collections.abc import Sequence
 
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    PayloadCodec,
+)
 
 from paved._errors import PayloadTooLargeError
 
@@ -86,4 +90,12 @@ def data_converter(
     if codec is not None:
         chain.append(codec)
     chain.append(SizeLimitCodec(max_payload_bytes))
-    return dataclasses.replace(pydantic_data_converter, payload_codec=ChainCodec(chain))
+    if codec is None:
+        return dataclasses.replace(pydantic_data_converter, payload_codec=ChainCodec(chain))
+    # With a codec, failure messages and stack traces move into an encoded
+    # payload so that the codec encrypts them too (they often quote user data).
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=ChainCodec(chain),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )

@@ -131,9 +131,8 @@ def check_retention(value: str) -> str:
     try:
         specs.retention_days(value)
     except ValueError as e:
-        raise ProjectError(
-            str(e), code="PAVED-NEW-RETENTION", fix="use days like '7d' or hours like '72h'"
-        ) from None
+        # The message already says what a retention looks like.
+        raise ProjectError(str(e), code="PAVED-NEW-RETENTION") from None
     return value
 
 

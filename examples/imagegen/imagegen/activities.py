@@ -8,7 +8,7 @@ the GPUs. Failures are raised, never swallowed: Temporal retries with backoff.
 
 Configuration (environment, read on each call):
     IMAGEGEN_GPU_URL   the inference service, default http://127.0.0.1:8701
-    IMAGEGEN_BLOB_DIR  the blob store directory, default <project>/.paved/blobs
+    IMAGEGEN_BLOB_DIR  the blob store directory, default <project>/.paved/images
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ from pathlib import Path
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 SUFFIX = ".png"
 # The project root (beside paved.yaml), whatever the process's working directory.
-DEFAULT_ROOT = Path(__file__).resolve().parents[1] / ".paved" / "blobs"
+# (``.paved/blobs`` belongs to Paved's payload offload, so images live apart.)
+DEFAULT_ROOT = Path(__file__).resolve().parents[1] / ".paved" / "images"
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class BlobStore:
 
     @classmethod
     def from_env(cls) -> BlobStore:
-        """``IMAGEGEN_BLOB_DIR``, default ``.paved/blobs`` in the example's project directory."""
+        """``IMAGEGEN_BLOB_DIR``, default ``.paved/images`` in the example's project directory."""
         return cls(os.environ.get("IMAGEGEN_BLOB_DIR") or DEFAULT_ROOT)
 
     def path_for(self, key: str) -> Path:

@@ -62,8 +62,8 @@ def _codec() -> Any:
         return None
     from paved import codec
 
-    factory = getattr(codec, "codec_for", None)
-    return factory("imagegen", state_dir=PROJECT_ROOT / ".paved") if factory else None
+    root = Path(os.environ.get("PAVED_PROJECT") or PROJECT_ROOT)
+    return codec.codec_for("imagegen", state_dir=root / ".paved")
 
 
 async def connect() -> Client:

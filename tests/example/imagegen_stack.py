@@ -1,0 +1,211 @@
+"""Run the imagegen example as real processes for the end-to-end and chaos tests.
+
+:class:`Stack` starts the fake GPU service, the front end and the two managed
+workers (``paved worker run``) as subprocesses against a given Temporal
+address and environment, exactly as ``paved dev`` would; tests kill and restart
+them by pid. Helpers submit bursts through the front end (with idempotency
+keys, retrying while the platform is down) and count what completed in the
+blob store and in Temporal's workflow list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from temporalio.client import Client
+
+from paved.dev import free_port, wait_for_port
+
+REPO = Path(__file__).resolve().parents[2]
+PROJECT = REPO / "examples" / "imagegen"
+PAVED = Path(sys.executable).parent / "paved"
+WORKERS = ("imagegen-worker", "imagegen-gpu")
+
+
+@dataclass
+class Stack:
+    """The example's processes, wired to one Temporal server and namespace."""
+
+    address: str
+    tmp: Path
+    environment: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}")
+    gpu_capacity: int = 8
+    failure_rate: float = 0.1
+    min_delay_ms: float = 50
+    max_delay_ms: float = 150
+    gpu_port: int = field(default_factory=free_port)
+    frontend_port: int = field(default_factory=free_port)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    key: str = field(default_factory=lambda: base64.b64encode(os.urandom(32)).decode())
+
+    @property
+    def physical_namespace(self) -> str:
+        return f"imagegen-{self.environment}-local"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.tmp / "images"
+
+    @property
+    def frontend_url(self) -> str:
+        return f"http://127.0.0.1:{self.frontend_port}"
+
+    @property
+    def gpu_url(self) -> str:
+        return f"http://127.0.0.1:{self.gpu_port}"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            PAVED_ADDRESS=self.address,
+            PAVED_ENV=self.environment,
+            PAVED_REGION="local",
+            PAVED_PROJECT=str(PROJECT),
+            # Every process shares one key from the environment, so nothing
+            # is written to the repository's .paved/ and runs stay isolated.
+            PAVED_KEYS_IMAGEGEN=f"test:{self.key}",
+            PYTHONPATH=os.pathsep.join([str(PROJECT), env.get("PYTHONPATH", "")]),
+            PYTHONUNBUFFERED="1",
+            IMAGEGEN_GPU_URL=self.gpu_url,
+            IMAGEGEN_BLOB_DIR=str(self.blob_dir),
+        )
+        return env
+
+    def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        with open(self.tmp / f"{name}.log", "ab") as log:
+            proc = subprocess.Popen(
+                cmd,
+                cwd=PROJECT,
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        self.procs[name] = proc
+        return proc
+
+    def start_gpu(self) -> None:
+        proc = self._spawn(
+            "gpu",
+            [sys.executable, "-m", "imagegen.gpu", "--port", str(self.gpu_port),
+             "--capacity", str(self.gpu_capacity), "--failure-rate", str(self.failure_rate),
+             "--min-delay-ms", str(self.min_delay_ms), "--max-delay-ms", str(self.max_delay_ms)],
+        )
+        wait_for_port(self.gpu_port, timeout=30, proc=proc)
+
+    def start_frontend(self) -> None:
+        proc = self._spawn(
+            "frontend",
+            [sys.executable, "-m", "imagegen.frontend", "--port", str(self.frontend_port)],
+        )
+        wait_for_port(self.frontend_port, timeout=30, proc=proc)
+
+    def start_worker(self, name: str) -> None:
+        self._spawn(name, [str(PAVED), "worker", "run", name, "--project", str(PROJECT),
+                           "--http-port", "-1", "--log-level", "WARNING"])
+
+    def start_all(self) -> None:
+        self.start_gpu()
+        for w in WORKERS:
+            self.start_worker(w)
+        self.start_frontend()
+
+    def kill(self, name: str) -> None:
+        """``kill -9``: no drain, no goodbye to Temporal."""
+        proc = self.procs[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+    def logs(self) -> str:
+        """Tails of every log, for assertion messages."""
+        out = []
+        for p in sorted(self.tmp.glob("*.log")):
+            text = p.read_text(errors="replace")
+            out.append(f"--- {p.name}\n{text[-2000:]}")
+        return "\n".join(out)
+
+    def blob_keys(self) -> set[str]:
+        if not self.blob_dir.exists():
+            return set()
+        return {p.name[: -len(".png")] for p in self.blob_dir.iterdir()
+                if p.name.endswith(".png") and not p.name.startswith(".")}
+
+    async def gpu_stats(self) -> dict[str, Any]:
+        async with aiohttp.ClientSession() as s, s.get(f"{self.gpu_url}/stats") as r:
+            return dict(await r.json())
+
+
+async def submit(session: aiohttp.ClientSession, url: str, body: dict[str, Any], key: str,
+                 deadline: float) -> str:
+    """POST one request with an idempotency key, retrying until it is accepted.
+
+    A client of the front end retries on 503 and connection errors with the
+    same key; the key makes the retry attach to the same workflow.
+    """
+    while True:
+        try:
+            async with session.post(f"{url}/images", json=body,
+                                    headers={"Idempotency-Key": key}) as r:
+                if r.status == 202:
+                    return str((await r.json())["workflow_id"])
+                if r.status not in (502, 503, 504):
+                    raise AssertionError(f"front end answered {r.status}: {await r.text()}")
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"request {key} not accepted before the deadline")
+        await asyncio.sleep(0.3)
+
+
+def request_body(i: int) -> dict[str, Any]:
+    return {"prompt": f"a lighthouse in the style of a watercolour, take {i}",
+            "user": f"user-{i % 7}", "size": 32, "seed": i}
+
+
+async def count_closed(client: Client, status: str) -> int:
+    q = f"WorkflowType='GenerateImage' AND ExecutionStatus='{status}'"
+    return (await client.count_workflows(q)).count
+
+
+async def wait_all_completed(client: Client, stack: Stack, ids: set[str], timeout: float) -> None:
+    """Wait until every id has a blob and Temporal lists it as completed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):  # the server may be restarting
+            if ids <= stack.blob_keys() and await count_closed(client, "Completed") >= len(ids):
+                return
+        await asyncio.sleep(0.5)
+    missing = ids - stack.blob_keys()
+    raise AssertionError(
+        f"{len(missing)} of {len(ids)} requests have no image after {timeout:.0f}s\n{stack.logs()}"
+    )
+
+
+async def listed_ids(client: Client) -> list[str]:
+    """Every GenerateImage workflow id in the namespace (duplicates kept)."""
+    return [w.id async for w in client.list_workflows("WorkflowType='GenerateImage'")]

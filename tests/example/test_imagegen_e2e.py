@@ -1,0 +1,222 @@
+"""The imagegen example end to end: front end -> workflow -> GPU -> blob store -> query.
+
+Everything runs as real processes (GPU service, front end, two managed workers
+started with ``paved worker run``) against the session's Temporal dev server,
+in a namespace of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from temporalio.client import Client, WorkflowExecutionStatus
+
+import paved
+from paved.codec import codec_for
+from paved.dev import DevServer, ensure_namespaces
+
+from imagegen_stack import PAVED, PROJECT, Stack, request_body
+
+STAGES = {"queued", "moderating", "rendering", "storing", "done", "rejected"}
+
+
+@pytest.fixture(scope="module")
+async def stack(dev_server: DevServer, client: Client,
+                tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    # A slow GPU (0.4-0.6 s per image) so that a request is observably in flight.
+    s = Stack(address=dev_server.address, tmp=tmp_path_factory.mktemp("imagegen"),
+              failure_rate=0.0, min_delay_ms=400, max_delay_ms=600)
+    await ensure_namespaces(client, [s.physical_namespace])
+    s.start_all()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="module")
+def keys_env(stack: Stack) -> Iterator[None]:
+    old = os.environ.get("PAVED_KEYS_IMAGEGEN")
+    os.environ["PAVED_KEYS_IMAGEGEN"] = f"test:{stack.key}"
+    yield
+    if old is None:
+        os.environ.pop("PAVED_KEYS_IMAGEGEN", None)
+    else:
+        os.environ["PAVED_KEYS_IMAGEGEN"] = old
+
+
+@pytest.fixture(scope="module")
+async def ex_client(stack: Stack, keys_env: None) -> Client:
+    """A client of the example's namespace with the same codec as its workers."""
+    env = paved.RuntimeEnv(address=stack.address, environment=stack.environment)
+    return await paved.connect("imagegen", env=env,
+                               codec=codec_for("imagegen", state_dir=stack.tmp / ".paved"))
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as s:
+        yield s
+
+
+async def _poll_until_final(http: aiohttp.ClientSession, url: str,
+                            timeout: float = 60) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        async with http.get(url) as r:
+            assert r.status == 200, await r.text()
+            body = await r.json()
+        seen.append(body)
+        if body["status"] != "running":
+            return body, seen
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{url} still running after {timeout}s: {seen[-1:]}")
+
+
+async def test_request_is_accepted_at_once_and_completes(stack: Stack,
+                                                         http: aiohttp.ClientSession) -> None:
+    async with http.post(f"{stack.frontend_url}/images", json=request_body(1)) as r:
+        assert r.status == 202
+        accepted = await r.json()
+    wid = accepted["workflow_id"]
+    assert wid.startswith("img-")
+    assert accepted["status_url"] == f"/images/{wid}"
+
+    final, seen = await _poll_until_final(http, stack.frontend_url + accepted["status_url"])
+    running = [b for b in seen if b["status"] == "running"]
+    # The render takes >= 0.4 s, so the first answers show the progress query.
+    assert running, "the front end answered 'done' before the GPU could have rendered"
+    assert all(b["progress"] is None or b["progress"]["stage"] in STAGES for b in running)
+    assert any(b["progress"] and b["progress"]["stage"] == "rendering" for b in running)
+
+    assert final["status"] == "done"
+    result = final["result"]
+    assert result["blob_key"] == wid
+    assert (result["width"], result["height"]) == (32, 32)
+    stored = (stack.blob_dir / f"{wid}.png").read_bytes()
+    assert stored.startswith(b"\x89PNG\r\n\x1a\n")
+    assert hashlib.sha256(stored).hexdigest() == result["sha256"]
+    async with http.get(f"{stack.frontend_url}{final['image_url']}") as r:
+        assert r.status == 200
+        assert await r.read() == stored
+
+
+async def test_progress_query_after_completion(stack: Stack, ex_client: Client,
+                                               http: aiohttp.ClientSession) -> None:
+    async with http.post(f"{stack.frontend_url}/images", json=request_body(2)) as r:
+        wid = (await r.json())["workflow_id"]
+    handle = ex_client.get_workflow_handle(wid)
+    result = await asyncio.wait_for(handle.result(), 60)
+    assert result["status"] == "done"
+    progress = await handle.query("progress")
+    assert progress["stage"] == "done"
+    assert progress["render_attempts"] >= 1
+
+
+async def test_blocked_prompt_is_rejected_cleanly(stack: Stack, client: Client,
+                                                  http: aiohttp.ClientSession) -> None:
+    body = {"prompt": "a scene full of gore", "user": "mallory"}
+    async with http.post(f"{stack.frontend_url}/images", json=body) as r:
+        assert r.status == 202
+        wid = (await r.json())["workflow_id"]
+    final, _ = await _poll_until_final(http, f"{stack.frontend_url}/images/{wid}")
+    assert final["status"] == "rejected"
+    assert "content policy" in final["result"]["reason"]
+    assert final["result"]["blob_key"] is None
+    assert f"{wid}.png" not in os.listdir(stack.blob_dir) if stack.blob_dir.exists() else True
+    # A rejection is an answer, not a failure: the workflow completed.
+    ns_client = Client(client.service_client, namespace=stack.physical_namespace)
+    desc = await ns_client.get_workflow_handle(wid).describe()
+    assert desc.status == WorkflowExecutionStatus.COMPLETED
+
+
+async def test_same_idempotency_key_is_one_workflow_and_one_image(
+    stack: Stack, client: Client, http: aiohttp.ClientSession
+) -> None:
+    key = f"idem-{os.urandom(4).hex()}"
+    ids = []
+    for _ in range(3):
+        async with http.post(f"{stack.frontend_url}/images", json=request_body(3),
+                             headers={"Idempotency-Key": key}) as r:
+            assert r.status == 202
+            ids.append((await r.json())["workflow_id"])
+    assert ids == [f"img-{key}"] * 3
+    await _poll_until_final(http, f"{stack.frontend_url}/images/{ids[0]}")
+    # Once finished, the key still maps to the same (finished) workflow.
+    async with http.post(f"{stack.frontend_url}/images", json=request_body(3),
+                         headers={"Idempotency-Key": key}) as r:
+        assert r.status == 202
+    ns_client = Client(client.service_client, namespace=stack.physical_namespace)
+    runs = [w async for w in ns_client.list_workflows(f"WorkflowId='img-{key}'")]
+    assert len(runs) == 1
+    assert [k for k in stack.blob_keys() if k == f"img-{key}"] == [f"img-{key}"]
+
+
+async def test_invalid_request_is_refused(stack: Stack, http: aiohttp.ClientSession) -> None:
+    async with http.post(f"{stack.frontend_url}/images", json={"prompt": "", "user": "u"}) as r:
+        assert r.status == 400
+    async with http.get(f"{stack.frontend_url}/images/img-does-not-exist") as r:
+        assert r.status == 404
+
+
+async def test_burst_above_capacity_sync_rejects_workflows_complete(
+    stack: Stack, http: aiohttp.ClientSession
+) -> None:
+    n = 24  # three times the GPU's capacity of 8, all at once
+    sync = await asyncio.gather(*(
+        http.post(f"{stack.frontend_url}/images/sync", json=request_body(100 + i))
+        for i in range(n)
+    ))
+    codes = [r.status for r in sync]
+    for r in sync:
+        r.release()
+    assert codes.count(429) >= n - stack.gpu_capacity, codes
+    assert 1 <= codes.count(200) <= stack.gpu_capacity, codes
+
+    accepted = []
+    for r in await asyncio.gather(*(
+        http.post(f"{stack.frontend_url}/images", json=request_body(200 + i)) for i in range(n)
+    )):
+        assert r.status == 202
+        accepted.append((await r.json())["workflow_id"])
+    finals = await asyncio.gather(*(
+        _poll_until_final(http, f"{stack.frontend_url}/images/{wid}", timeout=120)
+        for wid in accepted
+    ))
+    assert [f["status"] for f, _ in finals] == ["done"] * n
+    assert set(accepted) <= stack.blob_keys()
+    stats = await stack.gpu_stats()
+    assert stats["max_in_flight"] <= stack.gpu_capacity
+
+
+def test_committed_specs_are_current() -> None:
+    r = subprocess.run([str(PAVED), "gen", "--check", "--project", str(PROJECT)],
+                       capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_blob_store_rewrites_the_same_key_once(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(PROJECT))
+    try:
+        from imagegen.blobstore import BlobStore
+    finally:
+        sys.path.remove(str(PROJECT))
+    store = BlobStore(tmp_path)
+    first = store.put("img-a", b"png-bytes")
+    again = store.put("img-a", b"png-bytes")
+    store.put("img-b", b"other")
+    assert first == again
+    assert store.keys() == ["img-a", "img-b"]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

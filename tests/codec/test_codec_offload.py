@@ -107,8 +107,9 @@ async def test_offload_above_threshold_only(
     # Retries re-send the same payload: content-addressed, nothing new stored.
     again = await codec.encode([big])
     assert count() == 1
-    assert json.loads(decrypt_payload(again[0], ring, "media").data)["key"] == (
-        json.loads(ref.data)["key"]
+    assert (
+        json.loads(decrypt_payload(again[0], ring, "media").data)["key"]
+        == (json.loads(ref.data)["key"])
     )
     # Blobs are encrypted too.
     if kind == "dir":
@@ -193,7 +194,9 @@ async def test_workflow_offload_and_size_guard_measure_what_is_sent(
     # A 1 MiB size guard: a 3 MiB input only passes because it is offloaded first.
     client = await _client(dev_server, namespace, codec, limit=1024 * 1024)
     queue = f"q-{uuid.uuid4().hex[:8]}"
-    async with Worker(client, task_queue=queue, workflows=[SizeWorkflow], activities=[size_activity]):
+    async with Worker(
+        client, task_queue=queue, workflows=[SizeWorkflow], activities=[size_activity]
+    ):
         small = await client.execute_workflow(
             SizeWorkflow.run, "s" * (200 * 1024), id=f"s-{uuid.uuid4().hex}", task_queue=queue
         )
@@ -205,7 +208,7 @@ async def test_workflow_offload_and_size_guard_measure_what_is_sent(
         # Workflow input and activity input are the same bytes: one blob.
         assert len(_dir_keys(store)) == 1
     plain = Client(client.service_client, namespace=namespace)
-    wf_id = [w.id async for w in plain.list_workflows(f'WorkflowId STARTS_WITH "b-"')][0]
+    wf_id = [w.id async for w in plain.list_workflows('WorkflowId STARTS_WITH "b-"')][0]
     hist = await plain.get_workflow_handle(wf_id).fetch_history()
     started = hist.events[0].workflow_execution_started_event_attributes
     assert started.input.payloads[0].ByteSize() < 1024
@@ -258,13 +261,19 @@ async def test_missing_blob_fails_the_task_until_restored(
     client = await _client(dev_server, namespace, codec)
     queue = f"q-{uuid.uuid4().hex[:8]}"
     wf_id = f"mb-{uuid.uuid4().hex}"
-    h = await client.start_workflow(SizeWorkflow.run, "m" * (THRESHOLD * 2), id=wf_id, task_queue=queue)
+    h = await client.start_workflow(
+        SizeWorkflow.run, "m" * (THRESHOLD * 2), id=wf_id, task_queue=queue
+    )
     (blob,) = _dir_keys(store)
     aside = tmp_path / "aside"
     os.replace(blob, aside)
-    async with Worker(client, task_queue=queue, workflows=[SizeWorkflow], activities=[size_activity]):
+    async with Worker(
+        client, task_queue=queue, workflows=[SizeWorkflow], activities=[size_activity]
+    ):
         ev = await _wait_for_event(client, wf_id, EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED)
-        (decoded,) = await codec.decode([ev.workflow_task_failed_event_attributes.failure.encoded_attributes])
+        (decoded,) = await codec.decode(
+            [ev.workflow_task_failed_event_attributes.failure.encoded_attributes]
+        )
         assert "PAVED-CODEC-BLOB-MISSING" in decoded.data.decode()
         os.replace(aside, blob)
         assert await h.result() == THRESHOLD * 2

@@ -1,3 +1,25 @@
-"""paved.dashboard"""
+"""paved.dashboard: what people look at -- the codec server for the Temporal UI and CLI."""
 
-__all__: list[str] = []
+from paved.dashboard._codec_server import (
+    Authorizer,
+    CodecServer,
+    CodecServerConfig,
+    NamespaceResolver,
+    create_app,
+)
+from paved.dashboard._codec_setup import (
+    config_from_project,
+    namespace_resolver,
+    parse_namespace_map,
+)
+
+__all__ = [
+    "Authorizer",
+    "CodecServer",
+    "CodecServerConfig",
+    "NamespaceResolver",
+    "config_from_project",
+    "create_app",
+    "namespace_resolver",
+    "parse_namespace_map",
+]

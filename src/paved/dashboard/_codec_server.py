@@ -1,0 +1,227 @@
+"""The codec server: ``/encode`` and ``/decode`` for the Temporal UI and CLI, with decode permission.
+
+Run by ``paved codec-server`` and by ``paved dev`` (which points the dev
+server's UI at it with ``--ui-codec-endpoint``). It speaks Temporal's remote
+codec protocol: ``POST {endpoint}/decode`` (or ``/encode``) with a JSON body
+``{"payloads": [<Payload as proto JSON>...]}`` and the *physical* namespace in
+the ``X-Namespace`` header; the answer has the same shape.
+
+Every call is authenticated (``Authorization: Bearer <API key or JWT>``, checked
+by :class:`paved.auth.Policy`) and authorised on the *logical* namespace:
+``decode`` to decrypt, ``write`` to encrypt. A team member without the decode
+role gets 403 and sees nothing decrypted. CORS preflights are answered for the
+configured UI origins only (browsers send no credentials on a preflight).
+
+Offloaded payloads are shown as their (decrypted) reference -- key, size --
+rather than fetched into a browser, unless a blob store is given and the blob
+is small (``inline_blob_bytes``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aiohttp import web
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payload, Payloads
+
+from paved import codec
+from paved._errors import AuthError, CodecError
+from paved.auth import Principal
+
+log = logging.getLogger("paved.codec_server")
+
+ALLOWED_HEADERS = "Authorization, Content-Type, X-Namespace, Caller-Type"
+
+
+class Authorizer(Protocol):
+    """What the codec server needs of :class:`paved.auth.Policy` (a seam for tests)."""
+
+    def authenticate_bearer(self, token: str) -> Principal: ...
+
+    def allowed(self, principal: Principal, role: str, logical_namespace: str) -> bool: ...
+
+
+NamespaceResolver = Callable[[str], "str | None"]
+
+
+@dataclass
+class CodecServerConfig:
+    """Everything a codec server needs.
+
+    Attributes:
+        keyring: keys of every logical namespace it may serve.
+        authorizer: authentication and roles (a ``paved.auth.Policy``).
+        resolve: physical namespace (``X-Namespace``) -> logical, or None if unknown.
+        cors_origins: browser origins allowed to call (the Temporal UI's).
+        blobs: optional blob store to inline small offloaded payloads.
+        inline_blob_bytes: the largest offloaded payload to inline on decode.
+    """
+
+    keyring: codec.KeyRing
+    authorizer: Authorizer
+    resolve: NamespaceResolver
+    cors_origins: Sequence[str] = ()
+    blobs: codec.BlobStore | None = None
+    inline_blob_bytes: int = 1024 * 1024
+    max_body_bytes: int = 64 * 1024 * 1024
+    _codecs: dict[str, codec.EncryptionCodec] = field(default_factory=dict)
+
+    def codec(self, logical: str) -> codec.EncryptionCodec:
+        found = self._codecs.get(logical)
+        if found is None:
+            found = self._codecs[logical] = codec.EncryptionCodec(
+                self.keyring, logical, blobs=self.blobs
+            )
+        return found
+
+
+def _error(
+    status: int, message: str, code: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.json_response({"error": message, "code": code}, status=status, headers=headers)
+
+
+def _cors_headers(config: CodecServerConfig, request: web.Request) -> dict[str, str]:
+    origin = request.headers.get("Origin")
+    if not origin or origin not in config.cors_origins:
+        return {}
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Allow-Credentials": "true",
+        "Access-Control-Allow-Methods": "POST, OPTIONS",
+        "Access-Control-Allow-Headers": ALLOWED_HEADERS,
+        "Access-Control-Max-Age": "600",
+        "Vary": "Origin",
+    }
+
+
+def _parse_payloads(body: bytes) -> list[Payload]:
+    msg = Payloads()
+    json_format.Parse(body, msg, ignore_unknown_fields=True)
+    return list(msg.payloads)
+
+
+def _render(payloads: Sequence[Payload]) -> str:
+    return json_format.MessageToJson(Payloads(payloads=payloads), indent=None)
+
+
+async def _decode_one(config: CodecServerConfig, logical: str, p: Payload, i: int) -> Payload:
+    d = codec.decrypt_payload(p, config.keyring, logical, index=i)
+    if d.metadata.get("encoding") == codec.REF_ENCODING and config.blobs is not None:
+        ref = json.loads(d.data)
+        if int(ref.get("size", 0)) <= config.inline_blob_bytes:
+            (full,) = await config.codec(logical).decode([p])
+            return full
+    return d
+
+
+def create_app(config: CodecServerConfig) -> web.Application:
+    """The aiohttp application (used by ``paved codec-server``, ``paved dev`` and tests)."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        cors = _cors_headers(config, request)
+        if request.method == "OPTIONS":
+            # Preflight: no credentials are sent, so nothing is checked but the origin.
+            return web.Response(status=204 if cors else 403, headers=cors)
+        op = request.match_info["op"]
+        auth = request.headers.get("Authorization", "")
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return _error(
+                401,
+                "missing bearer token",
+                "PAVED-AUTH-MISSING",
+                {**cors, "WWW-Authenticate": "Bearer"},
+            )
+        try:
+            principal = config.authorizer.authenticate_bearer(token.strip())
+        except AuthError as e:
+            return _error(401, e.message, e.code, {**cors, "WWW-Authenticate": "Bearer"})
+        name = principal.name
+        physical = request.headers.get("X-Namespace", "")
+        logical = config.resolve(physical) if physical else None
+        if logical is None:
+            log.info("codec %s by %s: unknown namespace %r", op, name, physical)
+            return _error(
+                403 if physical else 400,
+                f"unknown namespace {physical!r}" if physical else "missing X-Namespace header",
+                "PAVED-AUTH-DENIED" if physical else "PAVED-CODEC-REQUEST",
+                cors,
+            )
+        role = "decode" if op == "decode" else "write"
+        if not config.authorizer.allowed(principal, role, logical):
+            log.info("codec %s by %s on %s: denied (no %s role)", op, name, logical, role)
+            return _error(
+                403,
+                f"{name} has no {role!r} role on namespace {logical!r}",
+                "PAVED-AUTH-DENIED",
+                cors,
+            )
+        try:
+            payloads = _parse_payloads(await request.read())
+        except (json_format.ParseError, ValueError):
+            return _error(400, "body is not a Payloads JSON object", "PAVED-CODEC-REQUEST", cors)
+        out: list[Payload] = []
+        failed = 0
+        for i, p in enumerate(payloads):
+            try:
+                if op == "decode":
+                    out.append(await _decode_one(config, logical, p, i))
+                else:
+                    out.extend(await config.codec(logical).encode([p]))
+            except CodecError as e:
+                if op == "encode":
+                    return _error(422, e.message, e.code, cors)
+                # One bad payload must not hide the others: it stays encrypted.
+                failed += 1
+                log.warning("codec decode by %s on %s: %s", name, logical, e.message)
+                out.append(p)
+        log.info("codec %s by %s on %s: %d payloads", op, name, logical, len(payloads))
+        headers = {**cors, "Content-Type": "application/json"}
+        if failed:
+            headers["X-Paved-Decode-Errors"] = str(failed)
+        return web.Response(text=_render(out), headers=headers)
+
+    async def health(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application(client_max_size=config.max_body_bytes)
+    app.router.add_route("POST", "/{op:encode|decode}", handle)
+    app.router.add_route("OPTIONS", "/{op:encode|decode}", handle)
+    app.router.add_get("/healthz", health)
+    return app
+
+
+class CodecServer:
+    """A running codec server on ``host:port`` (0 picks a free port)."""
+
+    def __init__(self, config: CodecServerConfig, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.config = config
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> CodecServer:
+        self._runner = web.AppRunner(create_app(self.config), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        if self.port == 0:
+            server = site._server
+            assert server is not None
+            self.port = int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

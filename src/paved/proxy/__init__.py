@@ -1,3 +1,26 @@
-"""paved.proxy"""
+"""``paved proxy``: the authenticating, routing, rate-limiting, encrypting gRPC proxy in front of Temporal.
 
-__all__: list[str] = []
+``ProxyServer`` is the proxy (start it in-process, in a thread, or as ``paved proxy --config``);
+``Upstream`` says where Temporal is; ``MemoryLimiter``/``RedisLimiter`` are the rate-limit backends;
+``ProxyConfig`` is the config file's schema and ``load_config``/``build_proxy`` turn it into a proxy.
+"""
+
+from paved.proxy._limits import Limiter, LimitRequest, LimitResult, MemoryLimiter, RedisLimiter
+from paved.proxy._methods import all_methods, unclassified
+from paved.proxy._server import ENVIRONMENT_HEADER, REGION_HEADER, ProxyServer
+from paved.proxy._upstream import ChannelPool, Upstream
+
+__all__ = [
+    "ENVIRONMENT_HEADER",
+    "REGION_HEADER",
+    "ChannelPool",
+    "LimitRequest",
+    "LimitResult",
+    "Limiter",
+    "MemoryLimiter",
+    "ProxyServer",
+    "RedisLimiter",
+    "Upstream",
+    "all_methods",
+    "unclassified",
+]

@@ -208,7 +208,7 @@ async def test_workflow_offload_and_size_guard_measure_what_is_sent(
         # Workflow input and activity input are the same bytes: one blob.
         assert len(_dir_keys(store)) == 1
     plain = Client(client.service_client, namespace=namespace)
-    wf_id = [w.id async for w in plain.list_workflows('WorkflowId STARTS_WITH "b-"')][0]
+    wf_id = next(iter([w.id async for w in plain.list_workflows('WorkflowId STARTS_WITH "b-"')]))
     hist = await plain.get_workflow_handle(wf_id).fetch_history()
     started = hist.events[0].workflow_execution_started_event_attributes
     assert started.input.payloads[0].ByteSize() < 1024

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,6 +98,7 @@ def test_flags_scaffold_a_ready_worker(tmp_path: Path) -> None:
         "PAVED_ENV",
         "PAVED_API_KEY",
         "PAVED_VIA_PROXY",
+        "PAVED_HTTP_HOST",
     } <= _env_names(container)
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
@@ -119,6 +122,27 @@ def test_flags_scaffold_a_ready_worker(tmp_path: Path) -> None:
 
     assert ".paved/" in (root / ".gitignore").read_text().splitlines()
     assert (root / "pyproject.toml").exists()
+
+    # The generated code is lint-clean (as a team's CI would check it).
+    lint = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ruff"),
+            "check",
+            "--isolated",
+            "--no-cache",
+            "--select",
+            "E,F,I,UP,B,SIM,RUF",
+            "--line-length",
+            "100",
+            "image_gen",
+            "tests",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
 
     # A fresh process agrees that the committed specs are current.
     check = paved_cli_in_project(root, "gen", "--check", "--project", str(root))

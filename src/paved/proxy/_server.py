@@ -597,12 +597,13 @@ class ProxyServer:
                     grpc.StatusCode.FAILED_PRECONDITION, f"paved proxy cannot encrypt: {e.message}"
                 ) from None
             raw = req.SerializeToString()
-        elif m.kind == "global":
-            if self.policy.namespaces_with(call.principal, "admin") is not None:
-                raise Reject(
-                    grpc.StatusCode.PERMISSION_DENIED,
-                    f"{call.principal.name} may not call {m.name}: needs admin on every namespace ('*')",
-                )
+        elif (
+            m.kind == "global" and self.policy.namespaces_with(call.principal, "admin") is not None
+        ):
+            raise Reject(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"{call.principal.name} may not call {m.name}: needs admin on every namespace ('*')",
+            )
         # system and list_ns: any authenticated principal
         timeout = ctx.time_remaining()
         mc = self.pool.callable(m.path)
@@ -625,7 +626,7 @@ class ProxyServer:
         try:
             return await aw
         except grpc.aio.AioRpcError as e:
-            raise Reject(e.code(), e.details() or "", e.trailing_metadata()) from None
+            raise Reject(e.code(), e.details() or "", tuple(e.trailing_metadata() or ())) from None
 
     async def health(self, raw: bytes, ctx: Any) -> bytes:
         """grpc.health.v1 Check: answered by Temporal through the pool (no credentials needed)."""

@@ -9,8 +9,7 @@ Wire format (documented in docs/codec.md so other tools can decode it)::
 
     metadata["encoding"]      = b"binary/paved-encrypted"
     metadata["paved-key-id"]  = key id, UTF-8 (not secret)
-    metadata["paved-cipher"]  = b"AES-256-GCM"
-    data = b"\\x01" || nonce (12 bytes) || AES-256-GCM(key, nonce,
+    data = b"\\x01" (format 1 = AES-256-GCM) || nonce (12 bytes) || AES-256-GCM(key, nonce,
                plaintext = the original Payload, serialised protobuf (metadata + data),
                aad = b"paved/v1|" || logical namespace || b"|" || key id) incl. 16-byte tag
 
@@ -42,7 +41,28 @@ TAG_BYTES = 16
 
 def associated_data(namespace: str, key_id: str) -> bytes:
     """The AES-GCM associated data that binds a ciphertext to namespace and key id."""
-    return b"paved/v1|" + namespace.encode() + b"|" + key_id.encode()
+    aad = _AAD.get((namespace, key_id))
+    if aad is None:
+        aad = b"paved/v1|" + namespace.encode() + b"|" + key_id.encode()
+        if len(_AAD) < _CACHE_MAX:
+            _AAD[(namespace, key_id)] = aad
+    return aad
+
+
+# Hot-path caches (the proxy encrypts every payload it forwards): building the
+# associated data and the metadata map costs more than encrypting 1 KiB.
+_CACHE_MAX = 10_000
+_AAD: dict[tuple[str, str], bytes] = {}
+_TEMPLATES: dict[str, Payload] = {}
+
+
+def _template(key_id: str) -> Payload:
+    t = _TEMPLATES.get(key_id)
+    if t is None:
+        t = Payload(metadata={"encoding": ENCODING, META_KEY_ID: key_id.encode()})
+        if len(_TEMPLATES) < _CACHE_MAX:
+            _TEMPLATES[key_id] = t
+    return t
 
 
 def _where(index: int | None) -> str:
@@ -79,11 +99,10 @@ def encrypt_payload(
     if payload.metadata.get("encoding") == ENCODING:
         return payload
     key = keyring.active(namespace)
-    sealed = seal(payload.SerializeToString(), key, associated_data(namespace, key.id))
-    return Payload(
-        metadata={"encoding": ENCODING, META_KEY_ID: key.id.encode(), META_CIPHER: CIPHER},
-        data=sealed,
-    )
+    out = Payload()
+    out.CopyFrom(_template(key.id))  # about twice as fast as building the metadata map
+    out.data = seal(payload.SerializeToString(), key, associated_data(namespace, key.id))
+    return out
 
 
 def decrypt_payload(
@@ -96,16 +115,18 @@ def decrypt_payload(
     :class:`MalformedPayloadError`; messages name the payload, the namespace and
     the key id, never the key or the data.
     """
-    if payload.metadata.get("encoding") != ENCODING:
+    meta = payload.metadata
+    if meta.get("encoding") != ENCODING:
         return payload
+    raw_id = meta.get(META_KEY_ID)
     where = _where(index)
-    raw_id = payload.metadata.get(META_KEY_ID)
     if not raw_id:
         raise MalformedPayloadError(
             f"{where} ({ENCODING_STR}) of namespace {namespace!r} has no {META_KEY_ID!r} metadata"
         )
     key_id = raw_id.decode(errors="replace")
-    cipher = payload.metadata.get(META_CIPHER, CIPHER)
+    # Older writers recorded the cipher in metadata; format 1 implies AES-256-GCM.
+    cipher = meta.get(META_CIPHER, CIPHER)
     if cipher != CIPHER:
         raise MalformedPayloadError(
             f"{where} ({ENCODING_STR}) of namespace {namespace!r}, key id {key_id!r}: "

@@ -38,7 +38,9 @@ def _db_bytes(env: Env) -> bytes:
 
 @pytest.fixture(scope="module")
 async def worker_client(env: Env) -> AsyncIterator[Client]:
-    c = await env.client("multi")  # worker + write on alpha; a plain Client: no codec, no data converter
+    c = await env.client(
+        "multi"
+    )  # worker + write on alpha; a plain Client: no codec, no data converter
     async with Worker(c, task_queue=QUEUE, workflows=ALL_WORKFLOWS, activities=ALL_ACTIVITIES):
         yield c
 
@@ -48,7 +50,9 @@ async def test_marker_never_reaches_the_database(env: Env, worker_client: Client
     wid = uuid.uuid4().hex[:10]  # workflow ids are not payloads: keep the marker out of them
     c = await env.client("writer")
     # input + signal + update argument + activity result + workflow result
-    h = await c.start_workflow(Echo.run, args=[f"in-{marker}", True], id=f"enc-{wid}", task_queue=QUEUE)
+    h = await c.start_workflow(
+        Echo.run, args=[f"in-{marker}", True], id=f"enc-{wid}", task_queue=QUEUE
+    )
     assert await h.execute_update(Echo.add, f"upd-{marker}") == f"added:upd-{marker}"
     await h.signal(Echo.note, f"sig-{marker}")
     result = await h.result()
@@ -71,14 +75,18 @@ async def test_marker_never_reaches_the_database(env: Env, worker_client: Client
     # control: the same kind of run straight to Temporal does leave plaintext there
     control = f"ct{uuid.uuid4().hex}"
     direct = await Client.connect(env.dev.address, namespace=env.physical(env.alpha))
-    await direct.start_workflow(Echo.run, args=[control, True], id=f"enc-c-{control}", task_queue="nobody")
+    await direct.start_workflow(
+        Echo.run, args=[control, True], id=f"enc-c-{control}", task_queue="nobody"
+    )
     assert control.encode() in _db_bytes(env)
 
 
 async def test_history_seen_directly_is_ciphertext(env: Env, worker_client: Client) -> None:
     marker = f"mk{uuid.uuid4().hex}"
     c = await env.client("writer")
-    h = await c.start_workflow(Echo.run, args=[marker, False], id=f"enc-h-{marker}", task_queue=QUEUE)
+    h = await c.start_workflow(
+        Echo.run, args=[marker, False], id=f"enc-h-{marker}", task_queue=QUEUE
+    )
     await h.result()
     direct = await Client.connect(env.dev.address, namespace=env.physical(env.alpha))
     raw = await direct.get_workflow_handle(h.id).fetch_history()

@@ -23,7 +23,9 @@ from paved.proxy import REGION_HEADER
 
 
 async def _names(c: Client) -> set[str]:
-    resp = await c.workflow_service.list_namespaces(ListNamespacesRequest(page_size=1000), retry=False)
+    resp = await c.workflow_service.list_namespaces(
+        ListNamespacesRequest(page_size=1000), retry=False
+    )
     return {n.namespace_info.name for n in resp.namespaces}
 
 
@@ -54,7 +56,9 @@ async def test_other_teams_namespace_is_denied(env: Env) -> None:
 
 async def _poll_token(c: Client, logical: str, queue: str) -> bytes:
     resp = await c.workflow_service.poll_workflow_task_queue(
-        PollWorkflowTaskQueueRequest(namespace=logical, task_queue=TaskQueue(name=queue), identity="t"),
+        PollWorkflowTaskQueueRequest(
+            namespace=logical, task_queue=TaskQueue(name=queue), identity="t"
+        ),
         retry=False,
         timeout=timedelta(seconds=20),
     )
@@ -78,18 +82,21 @@ async def test_task_token_cannot_be_replayed_into_another_namespace(env: Env) ->
     token = await _poll_token(multi, env.alpha, queue)
     with pytest.raises(RPCError) as e:
         await multi.workflow_service.respond_workflow_task_completed(
-            RespondWorkflowTaskCompletedRequest(namespace=env.beta, task_token=token, identity="t"), retry=False
+            RespondWorkflowTaskCompletedRequest(namespace=env.beta, task_token=token, identity="t"),
+            retry=False,
         )
     assert e.value.status == RPCStatusCode.PERMISSION_DENIED
     assert "task token" in e.value.message
     # the same token in its own namespace is accepted
     await multi.workflow_service.respond_workflow_task_completed(
-        RespondWorkflowTaskCompletedRequest(namespace=env.alpha, task_token=token, identity="t"), retry=False
+        RespondWorkflowTaskCompletedRequest(namespace=env.alpha, task_token=token, identity="t"),
+        retry=False,
     )
     # a garbage token is a clear INVALID_ARGUMENT, not a crash
     with pytest.raises(RPCError) as e:
         await multi.workflow_service.respond_workflow_task_completed(
-            RespondWorkflowTaskCompletedRequest(namespace=env.alpha, task_token=b"\xff\x00junk"), retry=False
+            RespondWorkflowTaskCompletedRequest(namespace=env.alpha, task_token=b"\xff\x00junk"),
+            retry=False,
         )
     assert e.value.status == RPCStatusCode.INVALID_ARGUMENT
 
@@ -131,7 +138,9 @@ async def test_residency_routing(env: Env) -> None:
         assert "residency" in e.value.message
     # ... unless the policy allows it (the traveller may reach us)
     traveller = await env.client("traveller")
-    assert await _start_and_find(env, traveller, metadata={REGION_HEADER: "us"}) == {env.physical(env.alpha, "us")}
+    assert await _start_and_find(env, traveller, metadata={REGION_HEADER: "us"}) == {
+        env.physical(env.alpha, "us")
+    }
     assert await _start_and_find(env, traveller) == {env.physical(env.alpha, "eu")}
 
 
@@ -139,7 +148,9 @@ async def test_us_worker_polls_the_us_namespace(env: Env) -> None:
     """Same logical name, same queue: the region of the worker picks the physical namespace."""
     queue = f"res-q-{uuid.uuid4().hex[:6]}"
     direct_us = await Client.connect(env.dev.address, namespace=env.physical(env.alpha, "us"))
-    await direct_us.start_workflow("Anything", id=f"res-us-{uuid.uuid4().hex[:6]}", task_queue=queue)
+    await direct_us.start_workflow(
+        "Anything", id=f"res-us-{uuid.uuid4().hex[:6]}", task_queue=queue
+    )
     us_worker = await env.client("us-worker")
     resp = await us_worker.workflow_service.poll_workflow_task_queue(
         PollWorkflowTaskQueueRequest(namespace=env.alpha, task_queue=TaskQueue(name=queue)),

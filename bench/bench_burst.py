@@ -86,22 +86,56 @@ class Processes:
 
     def spawn(self, name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
         with open(self.tmp / f"{name}.log", "ab") as log:
-            p = subprocess.Popen(cmd, cwd=PROJECT, env=self.env(), stdout=log,
-                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            p = subprocess.Popen(
+                cmd,
+                cwd=PROJECT,
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         self.procs.append(p)
         return p
 
     def start(self) -> None:
-        gpu = self.spawn("gpu", [
-            sys.executable, "-m", "imagegen.gpu", "--port", str(self.gpu_port),
-            "--capacity", str(self.capacity), "--failure-rate", str(self.failure_rate),
-            "--min-delay-ms", str(self.min_delay_ms), "--max-delay-ms", str(self.max_delay_ms),
-        ])
+        gpu = self.spawn(
+            "gpu",
+            [
+                sys.executable,
+                "-m",
+                "imagegen.gpu",
+                "--port",
+                str(self.gpu_port),
+                "--capacity",
+                str(self.capacity),
+                "--failure-rate",
+                str(self.failure_rate),
+                "--min-delay-ms",
+                str(self.min_delay_ms),
+                "--max-delay-ms",
+                str(self.max_delay_ms),
+            ],
+        )
         for w in ("imagegen-worker", "imagegen-gpu"):
-            self.spawn(w, [str(PAVED), "worker", "run", w, "--project", str(PROJECT),
-                           "--http-port", "-1", "--log-level", "ERROR"])
-        fe = self.spawn("frontend", [sys.executable, "-m", "imagegen.frontend",
-                                     "--port", str(self.frontend_port)])
+            self.spawn(
+                w,
+                [
+                    str(PAVED),
+                    "worker",
+                    "run",
+                    w,
+                    "--project",
+                    str(PROJECT),
+                    "--http-port",
+                    "-1",
+                    "--log-level",
+                    "ERROR",
+                ],
+            )
+        fe = self.spawn(
+            "frontend",
+            [sys.executable, "-m", "imagegen.frontend", "--port", str(self.frontend_port)],
+        )
         wait_for_port(self.gpu_port, timeout=30, proc=gpu)
         wait_for_port(self.frontend_port, timeout=30, proc=fe)
 
@@ -123,8 +157,9 @@ def pct(values: list[float], q: float) -> float | None:
     return s[min(len(s) - 1, max(0, round(q / 100 * len(s)) - 1))]
 
 
-def summary(n: int, completed: list[float], rejected: int, wall: float,
-            extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def summary(
+    n: int, completed: list[float], rejected: int, wall: float, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     out = {
         "requests": n,
         "completed": len(completed),
@@ -156,7 +191,7 @@ async def run_baseline(http: aiohttp.ClientSession, procs: Processes, n: int) ->
             async with http.post(url, json=body(i)) as r:
                 await r.read()
                 code = str(r.status)
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             code = "conn-error"
         codes[code] = codes.get(code, 0) + 1
         return time.perf_counter() - t0 if code == "200" else None
@@ -167,15 +202,22 @@ async def run_baseline(http: aiohttp.ClientSession, procs: Processes, n: int) ->
     wall = time.perf_counter() - t0
     after = await gpu_stats(http, procs)
     done = [r for r in results if r is not None]
-    return summary(n, done, n - len(done), wall, {
-        "answers": dict(sorted(codes.items())),
-        "gpu_max_in_flight": after["max_in_flight"],
-        "gpu_rejected_429": after["rejected"] - before["rejected"],
-    })
+    return summary(
+        n,
+        done,
+        n - len(done),
+        wall,
+        {
+            "answers": dict(sorted(codes.items())),
+            "gpu_max_in_flight": after["max_in_flight"],
+            "gpu_rejected_429": after["rejected"] - before["rejected"],
+        },
+    )
 
 
-async def run_paved(http: aiohttp.ClientSession, procs: Processes, client: Client,
-                    n: int, timeout: float) -> dict[str, Any]:
+async def run_paved(
+    http: aiohttp.ClientSession, procs: Processes, client: Client, n: int, timeout: float
+) -> dict[str, Any]:
     url = f"http://127.0.0.1:{procs.frontend_port}/images"
     run = uuid.uuid4().hex[:8]
     submitted: dict[str, float] = {}
@@ -191,7 +233,7 @@ async def run_paved(http: aiohttp.ClientSession, procs: Processes, client: Clien
                 if r.status != 202:
                     refused += 1
                     return
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             refused += 1
             return
         accept_lat.append(time.perf_counter() - t0)
@@ -206,8 +248,11 @@ async def run_paved(http: aiohttp.ClientSession, procs: Processes, client: Clien
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if (await client.count_workflows(q_open)).count == 0:
-            closed = (await client.count_workflows(
-                f"WorkflowType='GenerateImage' AND WorkflowId STARTS_WITH 'img-{run}'")).count
+            closed = (
+                await client.count_workflows(
+                    f"WorkflowType='GenerateImage' AND WorkflowId STARTS_WITH 'img-{run}'"
+                )
+            ).count
             if closed >= len(submitted):
                 break
         await asyncio.sleep(0.5)
@@ -215,27 +260,39 @@ async def run_paved(http: aiohttp.ClientSession, procs: Processes, client: Clien
     after = await gpu_stats(http, procs)
     done: list[float] = []
     failed = 0
-    async for w in client.list_workflows(f"WorkflowType='GenerateImage' AND WorkflowId STARTS_WITH 'img-{run}'"):
+    async for w in client.list_workflows(
+        f"WorkflowType='GenerateImage' AND WorkflowId STARTS_WITH 'img-{run}'"
+    ):
         if w.status is not None and w.status.name == "COMPLETED" and w.close_time is not None:
             done.append(w.close_time.timestamp() - submitted[w.id])
         else:
             failed += 1
     blobs = sum(1 for k in submitted if (procs.blob_dir / f"{k}.png").exists())
-    return summary(n, done, refused, wall, {
-        "failed_or_unfinished": failed + (len(submitted) - len(done) - failed),
-        "images_in_blob_store": blobs,
-        "accept_p50_s": pct(accept_lat, 50),
-        "accept_p99_s": pct(accept_lat, 99),
-        "all_accepted_in_s": accepted_in,
-        "gpu_max_in_flight": after["max_in_flight"],
-        "gpu_injected_faults": after["failed"] - before["failed"],
-        "gpu_rejected_429": after["rejected"] - before["rejected"],
-    })
+    return summary(
+        n,
+        done,
+        refused,
+        wall,
+        {
+            "failed_or_unfinished": failed + (len(submitted) - len(done) - failed),
+            "images_in_blob_store": blobs,
+            "accept_p50_s": pct(accept_lat, 50),
+            "accept_p99_s": pct(accept_lat, 99),
+            "all_accepted_in_s": accepted_in,
+            "gpu_max_in_flight": after["max_in_flight"],
+            "gpu_injected_faults": after["failed"] - before["failed"],
+            "gpu_rejected_429": after["rejected"] - before["rejected"],
+        },
+    )
 
 
 def body(i: int) -> dict[str, Any]:
-    return {"prompt": f"a studio-style landscape, variation {i}", "user": f"user-{i % 50}",
-            "size": 32, "seed": i}
+    return {
+        "prompt": f"a studio-style landscape, variation {i}",
+        "user": f"user-{i % 50}",
+        "size": 32,
+        "seed": i,
+    }
 
 
 def fmt(v: Any, unit: str = "") -> str:
@@ -259,8 +316,9 @@ async def main_async(a: argparse.Namespace) -> dict[str, Any]:
         await ensure_namespaces(client, [PHYSICAL])
         procs.start()
         conn = aiohttp.TCPConnector(limit=0)
-        async with aiohttp.ClientSession(connector=conn,
-                                         timeout=aiohttp.ClientTimeout(total=120)) as http:
+        async with aiohttp.ClientSession(
+            connector=conn, timeout=aiohttp.ClientTimeout(total=120)
+        ) as http:
             # Warm up both paths (imports, connections, workflow cache) outside the measurement.
             await run_paved(http, procs, client, 5, 60)
             print(f"baseline: {a.requests} concurrent synchronous requests ...", flush=True)
@@ -274,9 +332,13 @@ async def main_async(a: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "burst",
         "when": datetime.now().isoformat(timespec="seconds"),
-        "config": {"requests": a.requests, "gpu_capacity": a.capacity,
-                   "gpu_delay_ms": [a.min_delay_ms, a.max_delay_ms],
-                   "gpu_failure_rate": a.failure_rate, "cpus": os.cpu_count()},
+        "config": {
+            "requests": a.requests,
+            "gpu_capacity": a.capacity,
+            "gpu_delay_ms": [a.min_delay_ms, a.max_delay_ms],
+            "gpu_failure_rate": a.failure_rate,
+            "cpus": os.cpu_count(),
+        },
         "baseline": baseline,
         "paved": paved_r,
         "logs": str(tmp),
@@ -296,23 +358,35 @@ def report(r: dict[str, Any]) -> None:
         ("GPU 429 answers", "gpu_rejected_429", ""),
     ]
     cfg = r["config"]
-    print(f"\nburst of {cfg['requests']} requests, GPU capacity {cfg['gpu_capacity']}, "
-          f"delay {cfg['gpu_delay_ms'][0]:.0f}-{cfg['gpu_delay_ms'][1]:.0f} ms, "
-          f"{cfg['gpu_failure_rate']:.0%} injected faults, {cfg['cpus']} CPUs")
+    print(
+        f"\nburst of {cfg['requests']} requests, GPU capacity {cfg['gpu_capacity']}, "
+        f"delay {cfg['gpu_delay_ms'][0]:.0f}-{cfg['gpu_delay_ms'][1]:.0f} ms, "
+        f"{cfg['gpu_failure_rate']:.0%} injected faults, {cfg['cpus']} CPUs"
+    )
     print(f"{'':22}{'baseline (sync)':>18}{'paved':>14}")
     for label, key, unit in rows:
         print(f"{label:22}{fmt(b.get(key), unit):>18}{fmt(p.get(key), unit):>14}")
-    print(f"{'time to 202 p50/p99':22}{'-':>18}{fmt(p['accept_p50_s'], '')+'/'+fmt(p['accept_p99_s'], ' s'):>14}")
+    print(
+        f"{'time to 202 p50/p99':22}{'-':>18}{fmt(p['accept_p50_s'], '') + '/' + fmt(p['accept_p99_s'], ' s'):>14}"
+    )
     print(f"baseline answers: {b['answers']}")
-    print(f"paved: images in blob store {p['images_in_blob_store']}/{p['requests']}, "
-          f"failed or unfinished {p['failed_or_unfinished']}, GPU faults retried {p['gpu_injected_faults']}")
+    print(
+        f"paved: images in blob store {p['images_in_blob_store']}/{p['requests']}, "
+        f"failed or unfinished {p['failed_or_unfinished']}, GPU faults retried {p['gpu_injected_faults']}"
+    )
     if b["completed"]:
         print(f"ratio completed paved/baseline: {p['completed'] / b['completed']:.1f}x")
     if b["p50_s"] and p["p50_s"]:
-        print(f"ratio p50 completion paved/baseline: {p['p50_s'] / b['p50_s']:.1f}x "
-              "(baseline p50 is over the few requests it completed)")
+        print(
+            f"ratio p50 completion paved/baseline: {p['p50_s'] / b['p50_s']:.1f}x "
+            "(baseline p50 is over the few requests it completed)"
+        )
     ok = p["completed_pct"] == 100.0 and p["rejected"] == 0
-    print("PAVED: all requests completed, none rejected" if ok else "PAVED: NOT all requests completed")
+    print(
+        "PAVED: all requests completed, none rejected"
+        if ok
+        else "PAVED: NOT all requests completed"
+    )
 
 
 def main() -> None:
@@ -322,8 +396,12 @@ def main() -> None:
     ap.add_argument("--failure-rate", type=float, default=0.05)
     ap.add_argument("--min-delay-ms", type=float, default=30)
     ap.add_argument("--max-delay-ms", type=float, default=90)
-    ap.add_argument("--address", default=None, help="use this Temporal server instead of starting one")
-    ap.add_argument("--timeout", type=float, default=900, help="seconds to wait for the Paved burst")
+    ap.add_argument(
+        "--address", default=None, help="use this Temporal server instead of starting one"
+    )
+    ap.add_argument(
+        "--timeout", type=float, default=900, help="seconds to wait for the Paved burst"
+    )
     a = ap.parse_args()
     r = asyncio.run(main_async(a))
     report(r)

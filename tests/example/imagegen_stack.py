@@ -100,9 +100,21 @@ class Stack:
     def start_gpu(self) -> None:
         proc = self._spawn(
             "gpu",
-            [sys.executable, "-m", "imagegen.gpu", "--port", str(self.gpu_port),
-             "--capacity", str(self.gpu_capacity), "--failure-rate", str(self.failure_rate),
-             "--min-delay-ms", str(self.min_delay_ms), "--max-delay-ms", str(self.max_delay_ms)],
+            [
+                sys.executable,
+                "-m",
+                "imagegen.gpu",
+                "--port",
+                str(self.gpu_port),
+                "--capacity",
+                str(self.gpu_capacity),
+                "--failure-rate",
+                str(self.failure_rate),
+                "--min-delay-ms",
+                str(self.min_delay_ms),
+                "--max-delay-ms",
+                str(self.max_delay_ms),
+            ],
         )
         wait_for_port(self.gpu_port, timeout=30, proc=proc)
 
@@ -114,8 +126,21 @@ class Stack:
         wait_for_port(self.frontend_port, timeout=30, proc=proc)
 
     def start_worker(self, name: str) -> None:
-        self._spawn(name, [str(PAVED), "worker", "run", name, "--project", str(PROJECT),
-                           "--http-port", "-1", "--log-level", "WARNING"])
+        self._spawn(
+            name,
+            [
+                str(PAVED),
+                "worker",
+                "run",
+                name,
+                "--project",
+                str(PROJECT),
+                "--http-port",
+                "-1",
+                "--log-level",
+                "WARNING",
+            ],
+        )
 
     def start_all(self) -> None:
         self.start_gpu()
@@ -152,16 +177,20 @@ class Stack:
     def blob_keys(self) -> set[str]:
         if not self.blob_dir.exists():
             return set()
-        return {p.name[: -len(".png")] for p in self.blob_dir.iterdir()
-                if p.name.endswith(".png") and not p.name.startswith(".")}
+        return {
+            p.name[: -len(".png")]
+            for p in self.blob_dir.iterdir()
+            if p.name.endswith(".png") and not p.name.startswith(".")
+        }
 
     async def gpu_stats(self) -> dict[str, Any]:
         async with aiohttp.ClientSession() as s, s.get(f"{self.gpu_url}/stats") as r:
             return dict(await r.json())
 
 
-async def submit(session: aiohttp.ClientSession, url: str, body: dict[str, Any], key: str,
-                 deadline: float) -> str:
+async def submit(
+    session: aiohttp.ClientSession, url: str, body: dict[str, Any], key: str, deadline: float
+) -> str:
     """POST one request with an idempotency key, retrying until it is accepted.
 
     A client of the front end retries on 503 and connection errors with the
@@ -169,13 +198,14 @@ async def submit(session: aiohttp.ClientSession, url: str, body: dict[str, Any],
     """
     while True:
         try:
-            async with session.post(f"{url}/images", json=body,
-                                    headers={"Idempotency-Key": key}) as r:
+            async with session.post(
+                f"{url}/images", json=body, headers={"Idempotency-Key": key}
+            ) as r:
                 if r.status == 202:
                     return str((await r.json())["workflow_id"])
                 if r.status not in (502, 503, 504):
                     raise AssertionError(f"front end answered {r.status}: {await r.text()}")
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             pass
         if time.monotonic() > deadline:
             raise AssertionError(f"request {key} not accepted before the deadline")
@@ -183,8 +213,12 @@ async def submit(session: aiohttp.ClientSession, url: str, body: dict[str, Any],
 
 
 def request_body(i: int) -> dict[str, Any]:
-    return {"prompt": f"a lighthouse in the style of a watercolour, take {i}",
-            "user": f"user-{i % 7}", "size": 32, "seed": i}
+    return {
+        "prompt": f"a lighthouse in the style of a watercolour, take {i}",
+        "user": f"user-{i % 7}",
+        "size": 32,
+        "seed": i,
+    }
 
 
 async def count_closed(client: Client, status: str) -> int:

@@ -22,10 +22,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from temporalio.client import Client
-
-from paved.dev import DevServer, ensure_namespaces, free_port
-
 from imagegen_stack import (
     Stack,
     count_closed,
@@ -34,6 +30,9 @@ from imagegen_stack import (
     submit,
     wait_all_completed,
 )
+from temporalio.client import Client
+
+from paved.dev import DevServer, ensure_namespaces, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -49,10 +48,12 @@ async def _until(cond: Callable[[], bool], timeout: float, what: str) -> None:
 async def _submit_all(stack: Stack, first: int, n: int, run: str) -> set[str]:
     deadline = time.monotonic() + 90
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
-        ids = await asyncio.gather(*(
-            submit(http, stack.frontend_url, request_body(i), f"{run}-{i}", deadline)
-            for i in range(first, first + n)
-        ))
+        ids = await asyncio.gather(
+            *(
+                submit(http, stack.frontend_url, request_body(i), f"{run}-{i}", deadline)
+                for i in range(first, first + n)
+            )
+        )
     assert len(set(ids)) == n
     return set(ids)
 
@@ -69,10 +70,16 @@ async def _assert_exactly_once(ns_client: Client, stack: Stack, ids: set[str]) -
     assert stats["failed"] > 0, "faults were injected and must have been retried"
 
 
-async def test_kill_9_workers_mid_burst(dev_server: DevServer, client: Client,
-                                        tmp_path: Path) -> None:
-    stack = Stack(address=dev_server.address, tmp=tmp_path, failure_rate=0.15,
-                  min_delay_ms=300, max_delay_ms=500)
+async def test_kill_9_workers_mid_burst(
+    dev_server: DevServer, client: Client, tmp_path: Path
+) -> None:
+    stack = Stack(
+        address=dev_server.address,
+        tmp=tmp_path,
+        failure_rate=0.15,
+        min_delay_ms=300,
+        max_delay_ms=500,
+    )
     await ensure_namespaces(client, [stack.physical_namespace])
     ns_client = Client(client.service_client, namespace=stack.physical_namespace)
     stack.start_all()
@@ -95,8 +102,13 @@ async def test_kill_9_workers_mid_burst(dev_server: DevServer, client: Client,
 async def test_kill_9_dev_server_mid_burst(tmp_path: Path) -> None:
     port = free_port()
     db = tmp_path / "temporal.db"
-    stack = Stack(address=f"127.0.0.1:{port}", tmp=tmp_path, failure_rate=0.15,
-                  min_delay_ms=300, max_delay_ms=500)
+    stack = Stack(
+        address=f"127.0.0.1:{port}",
+        tmp=tmp_path,
+        failure_rate=0.15,
+        min_delay_ms=300,
+        max_delay_ms=500,
+    )
     server = DevServer(db_file=db, port=port, namespaces=[stack.physical_namespace]).start()
     stack.start_all()
     run = f"s{uuid.uuid4().hex[:6]}"

@@ -18,23 +18,28 @@ from typing import Any
 
 import aiohttp
 import pytest
+from imagegen_stack import PAVED, PROJECT, Stack, request_body
 from temporalio.client import Client, WorkflowExecutionStatus
 
 import paved
 from paved.codec import codec_for
 from paved.dev import DevServer, ensure_namespaces
 
-from imagegen_stack import PAVED, PROJECT, Stack, request_body
-
 STAGES = {"queued", "moderating", "rendering", "storing", "done", "rejected"}
 
 
 @pytest.fixture(scope="module")
-async def stack(dev_server: DevServer, client: Client,
-                tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+async def stack(
+    dev_server: DevServer, client: Client, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
     # A slow GPU (0.4-0.6 s per image) so that a request is observably in flight.
-    s = Stack(address=dev_server.address, tmp=tmp_path_factory.mktemp("imagegen"),
-              failure_rate=0.0, min_delay_ms=400, max_delay_ms=600)
+    s = Stack(
+        address=dev_server.address,
+        tmp=tmp_path_factory.mktemp("imagegen"),
+        failure_rate=0.0,
+        min_delay_ms=400,
+        max_delay_ms=600,
+    )
     await ensure_namespaces(client, [s.physical_namespace])
     s.start_all()
     try:
@@ -58,8 +63,9 @@ def keys_env(stack: Stack) -> Iterator[None]:
 async def ex_client(stack: Stack, keys_env: None) -> Client:
     """A client of the example's namespace with the same codec as its workers."""
     env = paved.RuntimeEnv(address=stack.address, environment=stack.environment)
-    return await paved.connect("imagegen", env=env,
-                               codec=codec_for("imagegen", state_dir=stack.tmp / ".paved"))
+    return await paved.connect(
+        "imagegen", env=env, codec=codec_for("imagegen", state_dir=stack.tmp / ".paved")
+    )
 
 
 @pytest.fixture
@@ -68,8 +74,9 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield s
 
 
-async def _poll_until_final(http: aiohttp.ClientSession, url: str,
-                            timeout: float = 60) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+async def _poll_until_final(
+    http: aiohttp.ClientSession, url: str, timeout: float = 60
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     seen: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -83,8 +90,9 @@ async def _poll_until_final(http: aiohttp.ClientSession, url: str,
     raise AssertionError(f"{url} still running after {timeout}s: {seen[-1:]}")
 
 
-async def test_request_is_accepted_at_once_and_completes(stack: Stack,
-                                                         http: aiohttp.ClientSession) -> None:
+async def test_request_is_accepted_at_once_and_completes(
+    stack: Stack, http: aiohttp.ClientSession
+) -> None:
     async with http.post(f"{stack.frontend_url}/images", json=request_body(1)) as r:
         assert r.status == 202
         accepted = await r.json()
@@ -111,8 +119,9 @@ async def test_request_is_accepted_at_once_and_completes(stack: Stack,
         assert await r.read() == stored
 
 
-async def test_progress_query_after_completion(stack: Stack, ex_client: Client,
-                                               http: aiohttp.ClientSession) -> None:
+async def test_progress_query_after_completion(
+    stack: Stack, ex_client: Client, http: aiohttp.ClientSession
+) -> None:
     async with http.post(f"{stack.frontend_url}/images", json=request_body(2)) as r:
         wid = (await r.json())["workflow_id"]
     handle = ex_client.get_workflow_handle(wid)
@@ -123,8 +132,9 @@ async def test_progress_query_after_completion(stack: Stack, ex_client: Client,
     assert progress["render_attempts"] >= 1
 
 
-async def test_blocked_prompt_is_rejected_cleanly(stack: Stack, client: Client,
-                                                  http: aiohttp.ClientSession) -> None:
+async def test_blocked_prompt_is_rejected_cleanly(
+    stack: Stack, client: Client, http: aiohttp.ClientSession
+) -> None:
     body = {"prompt": "a scene full of gore", "user": "mallory"}
     async with http.post(f"{stack.frontend_url}/images", json=body) as r:
         assert r.status == 202
@@ -146,15 +156,17 @@ async def test_same_idempotency_key_is_one_workflow_and_one_image(
     key = f"idem-{os.urandom(4).hex()}"
     ids = []
     for _ in range(3):
-        async with http.post(f"{stack.frontend_url}/images", json=request_body(3),
-                             headers={"Idempotency-Key": key}) as r:
+        async with http.post(
+            f"{stack.frontend_url}/images", json=request_body(3), headers={"Idempotency-Key": key}
+        ) as r:
             assert r.status == 202
             ids.append((await r.json())["workflow_id"])
     assert ids == [f"img-{key}"] * 3
     await _poll_until_final(http, f"{stack.frontend_url}/images/{ids[0]}")
     # Once finished, the key still maps to the same (finished) workflow.
-    async with http.post(f"{stack.frontend_url}/images", json=request_body(3),
-                         headers={"Idempotency-Key": key}) as r:
+    async with http.post(
+        f"{stack.frontend_url}/images", json=request_body(3), headers={"Idempotency-Key": key}
+    ) as r:
         assert r.status == 202
     ns_client = Client(client.service_client, namespace=stack.physical_namespace)
     runs = [w async for w in ns_client.list_workflows(f"WorkflowId='img-{key}'")]
@@ -173,10 +185,12 @@ async def test_burst_above_capacity_sync_rejects_workflows_complete(
     stack: Stack, http: aiohttp.ClientSession
 ) -> None:
     n = 24  # three times the GPU's capacity of 8, all at once
-    sync = await asyncio.gather(*(
-        http.post(f"{stack.frontend_url}/images/sync", json=request_body(100 + i))
-        for i in range(n)
-    ))
+    sync = await asyncio.gather(
+        *(
+            http.post(f"{stack.frontend_url}/images/sync", json=request_body(100 + i))
+            for i in range(n)
+        )
+    )
     codes = [r.status for r in sync]
     for r in sync:
         r.release()
@@ -184,15 +198,17 @@ async def test_burst_above_capacity_sync_rejects_workflows_complete(
     assert 1 <= codes.count(200) <= stack.gpu_capacity, codes
 
     accepted = []
-    for r in await asyncio.gather(*(
-        http.post(f"{stack.frontend_url}/images", json=request_body(200 + i)) for i in range(n)
-    )):
+    for r in await asyncio.gather(
+        *(http.post(f"{stack.frontend_url}/images", json=request_body(200 + i)) for i in range(n))
+    ):
         assert r.status == 202
         accepted.append((await r.json())["workflow_id"])
-    finals = await asyncio.gather(*(
-        _poll_until_final(http, f"{stack.frontend_url}/images/{wid}", timeout=120)
-        for wid in accepted
-    ))
+    finals = await asyncio.gather(
+        *(
+            _poll_until_final(http, f"{stack.frontend_url}/images/{wid}", timeout=120)
+            for wid in accepted
+        )
+    )
     assert [f["status"] for f, _ in finals] == ["done"] * n
     assert set(accepted) <= stack.blob_keys()
     stats = await stack.gpu_stats()
@@ -200,8 +216,13 @@ async def test_burst_above_capacity_sync_rejects_workflows_complete(
 
 
 def test_committed_specs_are_current() -> None:
-    r = subprocess.run([str(PAVED), "gen", "--check", "--project", str(PROJECT)],
-                       capture_output=True, text=True, timeout=60, check=False)
+    r = subprocess.run(
+        [str(PAVED), "gen", "--check", "--project", str(PROJECT)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 

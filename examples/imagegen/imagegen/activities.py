@@ -60,9 +60,10 @@ def gpu_url() -> str:
 async def _heartbeat_forever() -> None:
     # A render can take long on a real GPU; heartbeats let Temporal notice a
     # dead worker within the heartbeat timeout instead of the start-to-close one.
+    # Sleep first: a render shorter than the interval costs no heartbeat RPC.
     while True:
-        activity.heartbeat()
         await asyncio.sleep(HEARTBEAT_EVERY.total_seconds())
+        activity.heartbeat()
 
 
 @paved.activity(namespace=NAMESPACE, worker="imagegen-gpu")
@@ -74,7 +75,12 @@ async def render_image(inp: RenderInput) -> RenderedImage:
     thundering herd. A 4xx other than 429 is the request's fault: no retry.
     """
     attempt = activity.info().attempt
-    payload = {"request_id": inp.request_id, "prompt": inp.prompt, "size": inp.size, "seed": inp.seed}
+    payload = {
+        "request_id": inp.request_id,
+        "prompt": inp.prompt,
+        "size": inp.size,
+        "seed": inp.seed,
+    }
     beat = asyncio.create_task(_heartbeat_forever())
     t0 = time.perf_counter()
     try:
@@ -109,7 +115,8 @@ async def render_image(inp: RenderInput) -> RenderedImage:
             )
     except aiohttp.ClientError as e:
         raise ApplicationError(
-            f"gpu service unreachable ({type(e).__name__}), attempt {attempt}", type="GpuUnreachable"
+            f"gpu service unreachable ({type(e).__name__}), attempt {attempt}",
+            type="GpuUnreachable",
         ) from None
     finally:
         beat.cancel()

@@ -162,4 +162,3 @@ def test_policy_commands(tmp_path: Path) -> None:
         [*PAVED, "policy", "check", str(p)], capture_output=True, text=True, timeout=60
     )
     assert c.returncode == 2 and f"{p}:3" in c.stderr and "Traceback" not in c.stderr
-    assert time

@@ -48,3 +48,27 @@ async def namespace(client: Client) -> str:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+def write_project(root: Path, files: dict[str, str]) -> Path:
+    """Write a small Paved project (paved.yaml + code) under ``root``."""
+    for rel, text in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text, encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def make_project(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Factory: ``make_project(files) -> root``; package names must be unique per test
+    (modules are process-global)."""
+
+    def make(files: dict[str, str]) -> Path:
+        return write_project(tmp_path / "proj", files)
+
+    return make
+
+
+def unique_pkg(prefix: str = "pkg") -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:8]}"

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from google.protobuf.duration_pb2 import Duration
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, RegisterNamespaceRequest
+from temporalio.api.workflowservice.v1 import (
+    CountWorkflowExecutionsRequest,
+    DescribeNamespaceRequest,
+    RegisterNamespaceRequest,
+)
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -37,4 +42,21 @@ async def ensure_namespaces(
         except RPCError as e:
             if e.status != RPCStatusCode.ALREADY_EXISTS:
                 raise
+    for name in created:
+        await _wait_usable(client, name)
     return created
+
+
+async def _wait_usable(client: Client, name: str, timeout: float = 30.0) -> None:
+    """A new namespace is served once the frontend's namespace cache refreshes."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            await client.workflow_service.count_workflow_executions(
+                CountWorkflowExecutionsRequest(namespace=name)
+            )
+            return
+        except RPCError as e:
+            if e.status != RPCStatusCode.NOT_FOUND or asyncio.get_running_loop().time() > deadline:
+                raise
+        await asyncio.sleep(0.2)

@@ -15,19 +15,78 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
+from pydantic import ValidationError
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
 from temporalio.converter import (
+    CompositePayloadConverter,
     DataConverter,
     DefaultFailureConverterWithEncodedAttributes,
+    DefaultPayloadConverter,
+    JSONPlainPayloadConverter,
     PayloadCodec,
+    create_payload_validation_error,
 )
+from temporalio.exceptions import ApplicationError
 
 from paved._errors import PayloadTooLargeError
 
 TEMPORAL_PAYLOAD_LIMIT = 2 * 1024 * 1024
 DEFAULT_MAX_PAYLOAD_BYTES = TEMPORAL_PAYLOAD_LIMIT
+
+
+class _ValidatingJSONConverter(PydanticJSONPlainPayloadConverter):
+    """Pydantic JSON whose validation errors fail the call instead of retrying forever.
+
+    temporalio turns an exception raised while decoding workflow arguments into
+    a workflow *task* failure, retried until the code changes: right for a bug,
+    wrong for bad input data, which no retry can fix. A Pydantic
+    ``ValidationError`` becomes Temporal's reserved non-retryable
+    ``PayloadValidationError`` (an ``ApplicationError``), so the workflow or
+    activity fails at once with the field-level details.
+    """
+
+    def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
+        try:
+            return super().from_payload(payload, type_hint)
+        except ValidationError as e:
+            hint = getattr(type_hint, "__name__", str(type_hint))
+            details = [
+                {
+                    "loc": ".".join(str(x) for x in err["loc"]),
+                    "msg": err["msg"],
+                    "type": err["type"],
+                }
+                for err in e.errors(include_input=False)
+            ]
+            # Same reserved type and retry semantics as temporalio's
+            # create_payload_validation_error, with a message that names the fields.
+            reserved = create_payload_validation_error(None)
+            raise ApplicationError(
+                f"Payload validation failed for {hint}: "
+                + "; ".join(f"{d['loc'] or '(root)'}: {d['msg']}" for d in details),
+                {"type": hint, "errors": details},
+                type=reserved.type,
+                non_retryable=True,
+            ) from None
+
+
+class PavedPayloadConverter(CompositePayloadConverter):
+    """temporalio's default converters with Paved's validating Pydantic JSON."""
+
+    def __init__(self) -> None:
+        json_conv = _ValidatingJSONConverter()
+        super().__init__(
+            *(
+                json_conv if isinstance(c, JSONPlainPayloadConverter) else c
+                for c in DefaultPayloadConverter.default_encoding_payload_converters
+            )
+        )
+
+
+_BASE = DataConverter(payload_converter_class=PavedPayloadConverter)
 
 
 class SizeLimitCodec(PayloadCodec):
@@ -91,11 +150,11 @@ def data_converter(
         chain.append(codec)
     chain.append(SizeLimitCodec(max_payload_bytes))
     if codec is None:
-        return dataclasses.replace(pydantic_data_converter, payload_codec=ChainCodec(chain))
+        return dataclasses.replace(_BASE, payload_codec=ChainCodec(chain))
     # With a codec, failure messages and stack traces move into an encoded
     # payload so that the codec encrypts them too (they often quote user data).
     return dataclasses.replace(
-        pydantic_data_converter,
+        _BASE,
         payload_codec=ChainCodec(chain),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )

@@ -227,13 +227,22 @@ def test_committed_specs_are_current() -> None:
 
 
 def test_blob_store_rewrites_the_same_key_once(tmp_path: Path) -> None:
+    import importlib.util
     import sys
 
-    sys.path.insert(0, str(PROJECT))
+    # Load the module by path: the example's package must not linger in
+    # sys.modules, where other tests' generated packages live.
+    spec = importlib.util.spec_from_file_location(
+        "imagegen_blobstore_under_test", PROJECT / "imagegen" / "blobstore.py"
+    )
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up while defining
     try:
-        from imagegen.blobstore import BlobStore
+        spec.loader.exec_module(mod)
     finally:
-        sys.path.remove(str(PROJECT))
+        del sys.modules[spec.name]
+    BlobStore = mod.BlobStore
     store = BlobStore(tmp_path)
     first = store.put("img-a", b"png-bytes")
     again = store.put("img-a", b"png-bytes")

@@ -526,7 +526,8 @@ class ProxyServer:
                 principal=call.principal,
                 namespace=call.logical,
                 physical=call.physical,
-                peer=ctx.peer(),
+                # peer() builds a string per call: only when the access log is on
+                peer=ctx.peer() if observe.access_log.isEnabledFor(logging.INFO) else "",
                 reason=reason if code != "OK" and not reason.startswith("upstream:") else "",
             )
         raise AssertionError("unreachable")  # pragma: no cover - abort raises

@@ -179,3 +179,67 @@ def test_kms_seam_wraps_keys_in_file(tmp_path: Path) -> None:
         KeyRing(FileKeyProvider(path)).keys("ns")
     with pytest.raises(KeyProviderError):
         KeyRing(FileKeyProvider(path, wrapper=AesKeyWrapper(os.urandom(32)))).keys("ns")
+
+
+# Sizes on both sides of the small/scratch-buffer switch in _crypto (64 KiB).
+_SIZES = [0, 1, 1024, 64 * 1024 - 1, 64 * 1024, 300 * 1024, 5 * 2**20]
+
+
+@pytest.mark.parametrize("size", _SIZES)
+def test_wire_format_is_documented_format_1(ring: KeyRing, size: int) -> None:
+    # Other tools decode with plain AES-GCM per docs/codec.md; the fast paths
+    # must write exactly that format.
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from paved.codec import associated_data
+
+    p = Payload(
+        metadata={"encoding": b"json/protobuf", "messageType": b"acme.Secret"},
+        data=os.urandom(size),
+    )
+    for original in (p, _payload(os.urandom(size))):
+        sealed = encrypt_payload(original, ring, "imagegen")
+        key = ring.active("imagegen")
+        assert dict(sealed.metadata) == {
+            "encoding": b"binary/paved-encrypted",
+            "paved-key-id": key.id.encode(),
+        }
+        d = sealed.data
+        assert d[:1] == b"\x01" and len(d) > size + 1 + 12 + 16 - 1
+        inner = Payload()
+        inner.ParseFromString(
+            AESGCM(key.material).decrypt(d[1:13], d[13:], associated_data("imagegen", key.id))
+        )
+        assert inner == original
+        assert decrypt_payload(sealed, ring, "imagegen") == original
+
+
+def test_reused_buffers_do_not_leak_between_payloads(ring: KeyRing) -> None:
+    # Large payloads go through per-thread scratch buffers: earlier results must
+    # stay intact, and a failed decryption must not hand back stale plaintext.
+    big = [_payload(bytes([i]) * (200 * 1024 + i)) for i in range(3)]
+    sealed = [encrypt_payload(p, ring, "imagegen") for p in big]
+    opened = [decrypt_payload(s, ring, "imagegen") for s in sealed]
+    assert opened == big
+    bad = Payload()
+    bad.CopyFrom(sealed[0])
+    bad.data = bad.data[:-1] + bytes([bad.data[-1] ^ 1])
+    with pytest.raises(TamperedPayloadError):
+        decrypt_payload(bad, ring, "imagegen")
+    assert decrypt_payload(sealed[1], ring, "imagegen") == big[1]
+
+
+def test_concurrent_threads_round_trip(ring: KeyRing) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    ring.active("imagegen")  # create the key once, outside the threads
+
+    def work(i: int) -> bool:
+        ok = True
+        for j in range(20):
+            p = _payload(os.urandom(100 * 1024 + i * 7 + j))
+            ok &= decrypt_payload(encrypt_payload(p, ring, "imagegen"), ring, "imagegen") == p
+        return ok
+
+    with ThreadPoolExecutor(4) as ex:
+        assert all(ex.map(work, range(8)))

@@ -14,9 +14,14 @@ def test_every_method_is_classified() -> None:
     assert unclassified() == []  # a new Temporal RPC is denied until someone classifies it
     ms = {m.name: m for m in all_methods().values()}
     assert len(ms) > 120
-    assert ms["StartWorkflowExecution"].roles == {"write"} and ms["StartWorkflowExecution"].is_action
+    assert (
+        ms["StartWorkflowExecution"].roles == {"write"} and ms["StartWorkflowExecution"].is_action
+    )
     assert ms["PollWorkflowTaskQueue"].roles == {"worker"} and ms["PollWorkflowTaskQueue"].long_poll
-    assert ms["RespondActivityTaskCompleted"].has_task_token and ms["RespondActivityTaskCompleted"].is_worker
+    assert (
+        ms["RespondActivityTaskCompleted"].has_task_token
+        and ms["RespondActivityTaskCompleted"].is_worker
+    )
     assert ms["QueryWorkflow"].roles == {"read"}
     assert ms["UpdateNamespace"].roles == {"admin"}
     assert ms["CreateNexusEndpoint"].kind == "global"
@@ -51,6 +56,11 @@ def test_visitor_skips_search_attributes_and_maps_nested_namespaces() -> None:
             default_key_namespace="mine",
         ),
     )
-    assert sorted(seen) == [(b"child", "other"), (b"hdr", "mine"), (b"in", "mine"), (b"memo", "mine")]
+    assert sorted(seen) == [
+        (b"child", "other"),
+        (b"hdr", "mine"),
+        (b"in", "mine"),
+        (b"memo", "mine"),
+    ]
     assert started.search_attributes.indexed_fields["sa"].data == b"sa"
     assert started.input.payloads[0].data == b"Xin" and child.namespace == "other"

@@ -642,7 +642,7 @@ class ProxyServer:
             raise
 
 
-class _Handler(grpc.GenericRpcHandler):
+class _Handler(grpc.GenericRpcHandler):  # type: ignore[misc]
     """Maps method paths to the proxy's raw-bytes handlers; unknown paths -> UNIMPLEMENTED."""
 
     def __init__(self, proxy: ProxyServer) -> None:

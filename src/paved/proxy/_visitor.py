@@ -34,9 +34,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf import descriptor_pool, message_factory
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 from temporalio.api.common.v1 import Payload
+
+# protobuf descriptors (upb and pure-python types differ in the stubs)
+Descriptor = Any
 
 PAYLOAD = "temporal.api.common.v1.Payload"
 SEARCH_ATTRIBUTES = "temporal.api.common.v1.SearchAttributes"
@@ -91,7 +94,10 @@ class Job:
 
 
 def _is_map(fd: FieldDescriptor) -> bool:
-    return fd.type == FieldDescriptor.TYPE_MESSAGE and fd.message_type.GetOptions().map_entry
+    t: Any = fd.message_type
+    return (
+        fd.type == FieldDescriptor.TYPE_MESSAGE and t is not None and bool(t.GetOptions().map_entry)
+    )
 
 
 def _children(d: Descriptor) -> list[Descriptor]:

@@ -9,7 +9,7 @@ from paved.sdk._calls import (
     execute_activity,
     start_activity,
 )
-from paved.sdk._client import connect
+from paved.sdk._client import connect, default_codec, state_dir
 from paved.sdk._converter import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     TEMPORAL_PAYLOAD_LIMIT,
@@ -48,11 +48,13 @@ __all__ = [
     "check_placements",
     "connect",
     "data_converter",
+    "default_codec",
     "default_activity_queue",
     "default_workflow_queue",
     "execute_activity",
     "physical_namespace",
     "placement_of",
     "start_activity",
+    "state_dir",
     "workflow",
 ]

@@ -8,6 +8,8 @@ Paved's data converter (and codec, when given). Anything temporalio's
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
@@ -18,11 +20,41 @@ from paved.sdk import _converter as converter
 from paved.sdk import _naming as naming
 
 
+AUTO = "auto"
+
+
+def state_dir() -> Path:
+    """The project's ``.paved/``: ``PAVED_STATE_DIR``, ``PAVED_PROJECT``/.paved, or the
+    nearest parent of the working directory holding ``paved.yaml``."""
+    if os.environ.get("PAVED_STATE_DIR"):
+        return Path(os.environ["PAVED_STATE_DIR"])
+    if os.environ.get("PAVED_PROJECT"):
+        return Path(os.environ["PAVED_PROJECT"]) / ".paved"
+    here = Path.cwd().resolve()
+    for d in [here, *here.parents]:
+        if (d / "paved.yaml").exists():
+            return d / ".paved"
+    return here / ".paved"
+
+
+def default_codec(namespace: str, directory: Path | None = None) -> PayloadCodec | None:
+    """Paved's encryption codec for ``namespace`` unless ``PAVED_CODEC=off``.
+
+    Off is right behind a Paved proxy that encrypts on the wire; on is the
+    default so that nothing reaches Temporal in the clear by accident.
+    """
+    if os.environ.get("PAVED_CODEC", "on").lower() in ("off", "0", "false", "no"):
+        return None
+    from paved.codec import codec_for
+
+    return codec_for(namespace, state_dir=directory or state_dir())
+
+
 async def connect(
     namespace: str,
     *,
     env: naming.RuntimeEnv | None = None,
-    codec: PayloadCodec | None = None,
+    codec: PayloadCodec | None | str = AUTO,
     max_payload_bytes: int = converter.DEFAULT_MAX_PAYLOAD_BYTES,
     **connect_kwargs: Any,
 ) -> Client:
@@ -31,11 +63,16 @@ async def connect(
     Args:
         namespace: the logical namespace, as in ``paved.yaml``.
         env: where this process runs; default from ``PAVED_*`` variables.
-        codec: payload codec (encryption/offload) to apply client-side.
+        codec: payload codec (encryption/offload) to apply client-side;
+            ``"auto"`` (default) is Paved's codec with the project's keys unless
+            ``PAVED_CODEC=off``; ``None`` sends payloads as they are.
         max_payload_bytes: payload size guard (see :class:`SizeLimitCodec`).
         connect_kwargs: passed to ``temporalio.client.Client.connect``.
     """
     env = env or naming.RuntimeEnv.from_env()
+    if codec == AUTO:
+        codec = default_codec(namespace)
+    assert codec is None or isinstance(codec, PayloadCodec)
     kwargs: dict[str, Any] = {
         "namespace": env.namespace_for(namespace),
         "data_converter": converter.data_converter(
@@ -47,7 +84,8 @@ async def connect(
         kwargs["header_codec_behavior"] = HeaderCodecBehavior.CODEC
     if env.api_key:
         kwargs["api_key"] = env.api_key
-    if env.tls:
-        kwargs["tls"] = True
+    # Explicit: temporalio turns TLS on by itself when an API key is given, which
+    # is right for Temporal Cloud and wrong for a local proxy on loopback.
+    kwargs["tls"] = env.tls
     kwargs.update(connect_kwargs)
     return await Client.connect(env.address, **kwargs)

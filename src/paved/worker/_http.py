@@ -14,6 +14,7 @@ Called by :func:`paved.worker._runtime.run`.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import aiohttp
@@ -94,8 +95,7 @@ async def serve(
     app.on_cleanup.append(close_session)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
+    site = web.TCPSite(runner, os.environ.get("PAVED_HTTP_HOST", "127.0.0.1"), port)
     await site.start()
     sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
-    runner.app["port"] = sockets[0].getsockname()[1] if sockets else port
-    return runner
+    return runner, (sockets[0].getsockname()[1] if sockets else port)

@@ -141,29 +141,11 @@ def build_workers(client: Client, boot: Bootstrap, *, identity: str | None = Non
     return workers
 
 
-def codec_for_worker(project: specs.Project, logical_namespace: str) -> Any:
-    """The payload codec a managed worker uses, or None when turned off.
-
-    ``PAVED_CODEC=off`` disables it (for example behind a Paved proxy, which
-    encrypts on the wire itself).
-    """
-    if os.environ.get("PAVED_CODEC", "on").lower() in ("off", "0", "false", "no"):
-        return None
-    try:
-        from paved import codec
-    except ImportError:  # pragma: no cover - codec is part of the package
-        return None
-    factory = getattr(codec, "codec_for", None)
-    if factory is None:
-        return None
-    return factory(logical_namespace, state_dir=project.state_dir)
-
-
 async def connect_for(
     project: specs.Project, boot: Bootstrap, env: sdk.RuntimeEnv, runtime: Runtime | None
 ) -> Client:
     sdk.NAMESPACE_TIERS[boot.namespace.name] = boot.namespace.tier
-    codec = codec_for_worker(project, boot.namespace.name)
+    codec = sdk.default_codec(boot.namespace.name, project.state_dir)
     extra: dict[str, Any] = {}
     if runtime is not None:
         extra["runtime"] = runtime
@@ -195,7 +177,8 @@ async def run(
             loop.add_signal_handler(sig, stop.set)
     server = None
     if http_port is not None:
-        server = await _http.serve(boot, workers, http_port, metrics_port)
+        server, bound = await _http.serve(boot, workers, http_port, metrics_port)
+        log.info("worker %s health and metrics on port %d", name, bound)
     tasks = [asyncio.create_task(w.run(), name=f"worker:{w.task_queue}") for w in workers]
     log.info(
         "worker %s polling %s in namespace %s at %s",

@@ -39,8 +39,8 @@ async def ensure_namespaces(
                 )
             )
             created.append(name)
-        except RPCError as e:
-            if e.status != RPCStatusCode.ALREADY_EXISTS:
+        except RPCError as err:
+            if err.status is not RPCStatusCode.ALREADY_EXISTS:
                 raise
     for name in created:
         await _wait_usable(client, name)

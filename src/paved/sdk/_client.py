@@ -19,7 +19,6 @@ from temporalio.converter import PayloadCodec
 from paved.sdk import _converter as converter
 from paved.sdk import _naming as naming
 
-
 AUTO = "auto"
 
 
@@ -30,11 +29,9 @@ def state_dir() -> Path:
         return Path(os.environ["PAVED_STATE_DIR"])
     if os.environ.get("PAVED_PROJECT"):
         return Path(os.environ["PAVED_PROJECT"]) / ".paved"
-    here = Path.cwd().resolve()
-    for d in [here, *here.parents]:
-        if (d / "paved.yaml").exists():
-            return d / ".paved"
-    return here / ".paved"
+    from paved.codec import find_state_dir
+
+    return find_state_dir()
 
 
 def default_codec(namespace: str, directory: Path | None = None) -> PayloadCodec | None:
@@ -54,7 +51,7 @@ async def connect(
     namespace: str,
     *,
     env: naming.RuntimeEnv | None = None,
-    codec: PayloadCodec | None | str = AUTO,
+    codec: PayloadCodec | str | None = AUTO,
     max_payload_bytes: int = converter.DEFAULT_MAX_PAYLOAD_BYTES,
     **connect_kwargs: Any,
 ) -> Client:

@@ -137,7 +137,7 @@ class NamespaceSpec(_Strict):
 
 
 class NamespacesFile(_Strict):
-    version: Literal[1] = SPEC_VERSION
+    version: Literal[1] = 1
     generated_by: str = "paved gen"
     namespaces: list[NamespaceSpec]
 
@@ -155,7 +155,7 @@ class TypeSpec(_Strict):
 
 
 class WorkflowsFile(_Strict):
-    version: Literal[1] = SPEC_VERSION
+    version: Literal[1] = 1
     generated_by: str = "paved gen"
     workflows: list[TypeSpec]
     activities: list[TypeSpec]
@@ -181,6 +181,6 @@ class WorkerSpec(_Strict):
 
 
 class WorkersFile(_Strict):
-    version: Literal[1] = SPEC_VERSION
+    version: Literal[1] = 1
     generated_by: str = "paved gen"
     workers: list[WorkerSpec]

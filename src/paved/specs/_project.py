@@ -16,6 +16,7 @@ import pkgutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from paved import sdk
 from paved._errors import DefinitionError, ProjectError
@@ -205,7 +206,7 @@ class Project:
             queue_specs = []
             for qname in sorted(queues):
                 q = queues[qname]
-                kind = (
+                kind: Literal["workflow", "activity", "shared"] = (
                     "shared"
                     if q["workflow"] and q["activity"]
                     else ("workflow" if q["workflow"] else "activity")
@@ -263,7 +264,7 @@ class Project:
 
     def diff_specs(self, files: dict[str, str]) -> str:
         """Unified diff between committed specs and ``files``; empty when up to date."""
-        out = []
+        out: list[str] = []
         for name, text in files.items():
             path = self.specs_dir / name
             old = path.read_text(encoding="utf-8") if path.exists() else ""

@@ -52,8 +52,12 @@ def derived_metrics(core_text: str, worker_name: str) -> str:
 
 async def serve(
     boot: Any, workers: list[Worker], port: int, metrics_port: int | None
-) -> web.AppRunner:
-    """Start the HTTP endpoint on ``127.0.0.1:port`` (0 = any free port; see ``app['port']``)."""
+) -> tuple[web.AppRunner, int]:
+    """Start the HTTP endpoint on ``PAVED_HTTP_HOST:port``; return the runner and bound port.
+
+    The host defaults to loopback; in a pod set ``PAVED_HTTP_HOST=0.0.0.0`` so that
+    probes and Prometheus reach it on the pod IP (the scaffolded Deployment does).
+    """
     name = boot.spec.name
     session = aiohttp.ClientSession()
 
@@ -97,5 +101,7 @@ async def serve(
     await runner.setup()
     site = web.TCPSite(runner, os.environ.get("PAVED_HTTP_HOST", "127.0.0.1"), port)
     await site.start()
-    sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
-    return runner, (sockets[0].getsockname()[1] if sockets else port)
+    bound = port
+    for addr in runner.addresses:  # (host, port, ...) of each listening socket
+        bound = int(addr[1])
+    return runner, bound

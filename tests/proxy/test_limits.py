@@ -129,10 +129,10 @@ async def test_sdk_backs_off_and_every_start_succeeds(env: Env, limited: ProxySe
     assert time.monotonic() - t0 >= 1.0  # and they were paced, not let through at once
 
 
-async def test_two_replicas_share_one_budget_through_redis(env: Env) -> None:
+async def test_two_replicas_share_one_budget_through_redis(env: Env, redis_url: str) -> None:
     prefix = f"paved:test:{uuid.uuid4().hex[:8]}:"
-    a = await _proxy(env, RedisLimiter(prefix=prefix))
-    b = await _proxy(env, RedisLimiter(prefix=prefix))
+    a = await _proxy(env, RedisLimiter(redis_url, prefix=prefix))
+    b = await _proxy(env, RedisLimiter(redis_url, prefix=prefix))
     try:
         ca, cb = await _connect(a, env), await _connect(b, env)
         t0 = time.monotonic()

@@ -14,12 +14,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 from temporalio.client import Client
+from tests.conftest import unique_pkg
 
 import paved
 from paved import specs
 from paved.dev import DevServer, ensure_namespaces
 from paved.worker import run
-from tests.conftest import unique_pkg
 
 
 def two_module_project(pkg: str, marker_dir: Path) -> dict[str, str]:
@@ -82,7 +82,10 @@ class ShoutFlow:
 
 def gen(root: Path) -> specs.Project:
     r = subprocess.run(
-        [sys.executable, "-m", "paved.cli", "gen", "--project", str(root)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "paved.cli", "gen", "--project", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert r.returncode == 0, r.stderr
     return specs.Project.load(root)
@@ -116,30 +119,48 @@ async def test_managed_worker_registers_every_type_without_a_list(
     project, _ = rt_project
     env = paved.RuntimeEnv(address=dev_server.address, region="local", environment="dev")
     ready, stop = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(run(project, "rt-worker", http_port=0, env=env, ready=ready, stop=stop))
+    task = asyncio.create_task(
+        run(project, "rt-worker", http_port=0, env=env, ready=ready, stop=stop)
+    )
     await asyncio.wait_for(ready.wait(), 30)
     try:
         c = await paved.connect("rt", env=env)
         q = "rt-worker-workflows"
-        assert await c.execute_workflow("AddFlow", 41, id=f"a-{uuid.uuid4()}", task_queue=q, result_type=int) == 42
-        assert await c.execute_workflow("ShoutFlow", "hi", id=f"s-{uuid.uuid4()}", task_queue=q, result_type=str) == "HI"
+        assert (
+            await c.execute_workflow(
+                "AddFlow", 41, id=f"a-{uuid.uuid4()}", task_queue=q, result_type=int
+            )
+            == 42
+        )
+        assert (
+            await c.execute_workflow(
+                "ShoutFlow", "hi", id=f"s-{uuid.uuid4()}", task_queue=q, result_type=str
+            )
+            == "HI"
+        )
     finally:
         stop.set()
         await asyncio.wait_for(task, 60)
 
 
-async def test_health_and_metrics_endpoint(rt_project: tuple[specs.Project, Path], dev_server: DevServer) -> None:
+async def test_health_and_metrics_endpoint(
+    rt_project: tuple[specs.Project, Path], dev_server: DevServer
+) -> None:
     project, _ = rt_project
     env = paved.RuntimeEnv(address=dev_server.address)
     from paved._net import free_port
 
     port = free_port()
     ready, stop = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(run(project, "rt-worker", http_port=port, env=env, ready=ready, stop=stop))
+    task = asyncio.create_task(
+        run(project, "rt-worker", http_port=port, env=env, ready=ready, stop=stop)
+    )
     await asyncio.wait_for(ready.wait(), 30)
     try:
         c = await paved.connect("rt", env=env)
-        await c.execute_workflow("AddFlow", 1, id=f"a-{uuid.uuid4()}", task_queue="rt-worker-workflows", result_type=int)
+        await c.execute_workflow(
+            "AddFlow", 1, id=f"a-{uuid.uuid4()}", task_queue="rt-worker-workflows", result_type=int
+        )
         async with aiohttp.ClientSession() as s:
             async with s.get(f"http://127.0.0.1:{port}/healthz") as r:
                 assert r.status == 200
@@ -147,7 +168,10 @@ async def test_health_and_metrics_endpoint(rt_project: tuple[specs.Project, Path
                 assert body["queues"] == {"rt-worker-activities": True, "rt-worker-workflows": True}
             async with s.get(f"http://127.0.0.1:{port}/metrics") as r:
                 text = await r.text()
-        assert 'paved_worker_slot_utilization{worker="rt-worker",task_queue="rt-worker-activities"' in text
+        assert (
+            'paved_worker_slot_utilization{worker="rt-worker",task_queue="rt-worker-activities"'
+            in text
+        )
         assert 'paved_worker_up{worker="rt-worker",task_queue="rt-worker-workflows"} 1' in text
         assert "temporal_activity_execution_latency" in text  # task latencies from the Core SDK
         assert "temporal_workflow_task_schedule_to_start_latency" in text
@@ -163,7 +187,9 @@ async def test_stale_specs_are_an_error_at_start(rt_project: tuple[specs.Project
     wf.write_text(good.replace("- AddFlow", "- GoneFlow"))
     try:
         with pytest.raises(paved.ProjectError, match="PAVED-WORKER-STALE"):
-            await run(project, "rt-worker", http_port=None, env=paved.RuntimeEnv(address="127.0.0.1:1"))
+            await run(
+                project, "rt-worker", http_port=None, env=paved.RuntimeEnv(address="127.0.0.1:1")
+            )
     finally:
         wf.write_text(good)
 
@@ -178,7 +204,10 @@ def test_slot_utilization_from_core_metrics() -> None:
         'temporal_worker_task_slots_available{task_queue="q",worker_type="ActivityWorker"} 1\n'
     )
     out = derived_metrics(core, "w")
-    assert 'paved_worker_slot_utilization{worker="w",task_queue="q",worker_type="ActivityWorker"} 0.750000' in out
+    assert (
+        'paved_worker_slot_utilization{worker="w",task_queue="q",worker_type="ActivityWorker"} 0.750000'
+        in out
+    )
 
 
 async def test_sigterm_drains_in_flight_activity(
@@ -187,13 +216,25 @@ async def test_sigterm_drains_in_flight_activity(
     """SIGTERM: the running activity finishes (once) before the process exits."""
     project, markers = rt_project
     env = dict(os.environ, PAVED_ADDRESS=dev_server.address)
-    cmd = [sys.executable, "-m", "paved.cli", "worker", "run", "rt-worker", "--project", str(project.root),
-           "--http-port", "-1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "paved.cli",
+        "worker",
+        "run",
+        "rt-worker",
+        "--project",
+        str(project.root),
+        "--http-port",
+        "-1",
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         c = await paved.connect("rt", env=paved.RuntimeEnv(address=dev_server.address))
         tag = uuid.uuid4().hex[:8]
-        handle = await c.start_workflow("SlowFlow", tag, id=f"slow-{tag}", task_queue="rt-worker-workflows")
+        handle = await c.start_workflow(
+            "SlowFlow", tag, id=f"slow-{tag}", task_queue="rt-worker-workflows"
+        )
         deadline = time.monotonic() + 30
         while not (markers / f"started-{tag}").exists():
             assert time.monotonic() < deadline, "activity never started"

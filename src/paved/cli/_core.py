@@ -97,10 +97,20 @@ def worker_run(name: str, project_dir: str | None, http_port: int, log_level: st
 @click.command()
 @project_option
 @click.option(
-    "--port", type=int, default=7233, show_default=True, help="Temporal frontend gRPC port."
+    "--port",
+    type=int,
+    default=7233,
+    show_default=True,
+    help="Where workers, clients and the temporal CLI connect: the proxy (Temporal itself "
+    "then listens on an internal port), or Temporal with --no-proxy.",
 )
 @click.option("--ui-port", type=int, default=8233, show_default=True, help="Temporal Web UI port.")
 @click.option("--no-ui", is_flag=True, help="Run the dev server headless.")
+@click.option(
+    "--no-proxy",
+    is_flag=True,
+    help="No proxy: workers talk to Temporal directly and encrypt with the SDK codec.",
+)
 @click.option(
     "--env",
     "environment",
@@ -108,19 +118,30 @@ def worker_run(name: str, project_dir: str | None, http_port: int, log_level: st
     show_default=True,
     help="Environment whose physical namespaces are created locally.",
 )
-def dev(project_dir: str | None, port: int, ui_port: int, no_ui: bool, environment: str) -> None:
-    """Run the whole platform locally: Temporal, workers and services.
+def dev(
+    project_dir: str | None,
+    port: int,
+    ui_port: int,
+    no_ui: bool,
+    no_proxy: bool,
+    environment: str,
+) -> None:
+    """Run the whole platform locally: Temporal, proxy, codec server, workers, services.
 
     \b
-    Starts the real Temporal dev server (SQLite in .paved/, WAL, UI on),
-    creates the physical namespaces of the local environment, runs every
-    managed worker from specs/workers.yaml as its own process (restarted if it
-    crashes) and the project's services from paved.yaml, then prints the URLs.
+    Starts the real Temporal dev server (SQLite in .paved/, WAL, UI on) and
+    creates the physical namespaces of the local environment; puts the Paved
+    proxy on --port in front of it (authentication, routing, encryption); runs
+    the codec server the UI uses to show payloads; runs every managed worker
+    from specs/workers.yaml as its own process (restarted if it crashes) and
+    the project's services from paved.yaml; then prints the URLs.
+    Credentials: a generated dev policy (.paved/dev-policy.yaml, key in
+    .paved/dev-api-key), or the project's policy.yaml with PAVED_API_KEY.
     Ctrl-C stops everything it started.
     """
     import asyncio
 
-    from paved.dev import Platform, run_dev
+    from paved.dev import Platform, add_codec_server, dev_access, run_dev
 
     project = _project(project_dir)
     platform = Platform(
@@ -129,8 +150,15 @@ def dev(project_dir: str | None, port: int, ui_port: int, no_ui: bool, environme
         ui_port=None if no_ui else ui_port,
         environment=environment,
         echo=click.echo,
+        use_proxy=not no_proxy,
     )
+    platform.access = dev_access(project, environment)
+    add_codec_server(platform, platform.access)
     for hook in DEV_HOOKS:
+        # The codec server now starts with paved.dev in local-developer mode (the
+        # dev UI sends no token); the bearer-only hook would start a second one.
+        if getattr(hook, "__module__", "") == "paved.cli._codec":
+            continue
         hook(platform)
     asyncio.run(run_dev(platform))
 

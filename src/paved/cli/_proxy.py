@@ -139,8 +139,21 @@ def temporal_cmd(proxy_address: str, api_key_env: str, args: tuple[str, ...]) ->
     sys.exit(proc.returncode if proc.returncode is not None else 1)
 
 
+def _dev_hook(platform: object) -> None:
+    """Put the proxy in front of Temporal in ``paved dev`` (unless --no-proxy)."""
+    from paved.dev import Platform, add_proxy
+
+    assert isinstance(platform, Platform)
+    if not platform.use_proxy or platform.access is None:
+        return
+    add_proxy(platform, platform.access, [sys.executable, "-m", "paved.cli", "proxy"])
+
+
 def register(group: click.Group) -> None:
     """Add this module's commands to ``group``."""
+    from paved.cli import _core
+
     group.add_command(proxy_cmd)
     group.add_command(policy_group)
     group.add_command(temporal_cmd)
+    _core.DEV_HOOKS.append(_dev_hook)

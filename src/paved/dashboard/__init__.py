@@ -9,6 +9,7 @@ from paved.dashboard._codec_server import (
 )
 from paved.dashboard._codec_setup import (
     config_from_project,
+    local_principal,
     namespace_resolver,
     parse_namespace_map,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "NamespaceResolver",
     "config_from_project",
     "create_app",
+    "local_principal",
     "namespace_resolver",
     "parse_namespace_map",
 ]

@@ -12,6 +12,17 @@ by :class:`paved.auth.Policy`) and authorised on the *logical* namespace:
 role gets 403 and sees nothing decrypted. CORS preflights are answered for the
 configured UI origins only (browsers send no credentials on a preflight).
 
+Local-developer mode (``local_principal``, used only by ``paved dev``): the dev
+server's UI has no OIDC provider, so it sends no bearer token. In this mode a
+request *without* a token is accepted only when its ``Origin`` is one of the
+configured UI origins and its ``Host`` is a loopback name; it then acts as the
+local developer principal of the dev policy, whose roles are still checked
+(``decode`` on the namespace), never bypassed. Requests *with* a token are
+authenticated as usual. The server refuses to start in this mode on an address
+that is not loopback. What it trusts: processes of this machine (which can read
+``.paved/keys.json`` anyway); what it keeps out: other web pages in the
+developer's browser (wrong ``Origin``) and DNS-rebinding (wrong ``Host``).
+
 Offloaded payloads are shown as their (decrypted) reference -- key, size --
 rather than fetched into a browser, unless a blob store is given and the blob
 is small (``inline_blob_bytes``).
@@ -30,7 +41,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
 from paved import codec
-from paved._errors import AuthError, CodecError
+from paved._errors import AuthError, CodecError, RuntimeSetupError
 from paved.auth import Principal
 
 log = logging.getLogger("paved.codec_server")
@@ -60,6 +71,8 @@ class CodecServerConfig:
         cors_origins: browser origins allowed to call (the Temporal UI's).
         blobs: optional blob store to inline small offloaded payloads.
         inline_blob_bytes: the largest offloaded payload to inline on decode.
+        local_principal: local-developer mode (``paved dev`` only): token-less
+            requests from ``cors_origins`` act as this principal. Loopback only.
     """
 
     keyring: codec.KeyRing
@@ -69,6 +82,7 @@ class CodecServerConfig:
     blobs: codec.BlobStore | None = None
     inline_blob_bytes: int = 1024 * 1024
     max_body_bytes: int = 64 * 1024 * 1024
+    local_principal: Principal | None = None
     _codecs: dict[str, codec.EncryptionCodec] = field(default_factory=dict)
 
     def codec(self, logical: str) -> codec.EncryptionCodec:
@@ -98,6 +112,27 @@ def _cors_headers(config: CodecServerConfig, request: web.Request) -> dict[str, 
         "Access-Control-Max-Age": "600",
         "Vary": "Origin",
     }
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def _host_name(host_header: str) -> str:
+    """``Host`` header -> host name without the port (``[::1]:8234`` -> ``[::1]``)."""
+    if host_header.startswith("["):
+        return host_header.split("]", 1)[0] + "]"
+    return host_header.rsplit(":", 1)[0] if ":" in host_header else host_header
+
+
+def _local_request(config: CodecServerConfig, request: web.Request) -> bool:
+    """A token-less request the local-developer mode accepts: right Origin, loopback Host."""
+    origin = request.headers.get("Origin")
+    return (
+        config.local_principal is not None
+        and origin is not None
+        and origin in config.cors_origins
+        and _host_name(request.headers.get("Host", "")).lower() in LOOPBACK_HOSTS
+    )
 
 
 def _parse_payloads(body: bytes) -> list[Payload]:
@@ -131,17 +166,22 @@ def create_app(config: CodecServerConfig) -> web.Application:
         op = request.match_info["op"]
         auth = request.headers.get("Authorization", "")
         scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        principal: Principal
+        if not auth and config.local_principal is not None and _local_request(config, request):
+            # Local-developer mode: the dev UI sends no token; its roles are still checked below.
+            principal = config.local_principal
+        elif scheme.lower() != "bearer" or not token.strip():
             return _error(
                 401,
                 "missing bearer token",
                 "PAVED-AUTH-MISSING",
                 {**cors, "WWW-Authenticate": "Bearer"},
             )
-        try:
-            principal = config.authorizer.authenticate_bearer(token.strip())
-        except AuthError as e:
-            return _error(401, e.message, e.code, {**cors, "WWW-Authenticate": "Bearer"})
+        else:
+            try:
+                principal = config.authorizer.authenticate_bearer(token.strip())
+            except AuthError as e:
+                return _error(401, e.message, e.code, {**cors, "WWW-Authenticate": "Bearer"})
         name = principal.name
         physical = request.headers.get("X-Namespace", "")
         logical = config.resolve(physical) if physical else None
@@ -211,6 +251,13 @@ class CodecServer:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> CodecServer:
+        if self.config.local_principal is not None and self.host.lower() not in LOOPBACK_HOSTS:
+            raise RuntimeSetupError(
+                f"the codec server's local-developer mode accepts requests without a token "
+                f"and must listen on loopback only, not {self.host!r}",
+                code="PAVED-SETUP-LOCAL-DEV",
+                fix="listen on 127.0.0.1, or run `paved codec-server` (bearer tokens only)",
+            )
         self._runner = web.AppRunner(create_app(self.config), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)

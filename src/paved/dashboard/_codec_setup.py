@@ -15,7 +15,7 @@ from pathlib import Path
 
 from paved import codec, specs
 from paved._errors import ProjectError
-from paved.auth import Policy, Routes
+from paved.auth import Policy, Principal, Routes
 from paved.dashboard import _codec_server as server
 
 
@@ -49,6 +49,33 @@ def namespace_resolver(
     return resolve
 
 
+def local_principal(policy: Policy, name: str) -> Principal:
+    """The policy's principal ``name`` as the codec server's local developer.
+
+    Its team's roles (and its own ``roles:`` narrowing) apply exactly as for a
+    token-authenticated call; only the credential is implied by the local mode.
+    """
+    for pc in policy.config.principals:
+        if pc.name == name:
+            return Principal(
+                name=pc.name,
+                team=pc.team,
+                kind=pc.kind,
+                region=pc.region,
+                environment=pc.environment,
+                regions=frozenset([pc.region, *(pc.regions or [])]),
+                environments=frozenset([pc.environment, *(pc.environments or [])]),
+                roles=frozenset(pc.roles) if pc.roles is not None else None,
+                via="local-dev",
+                credential_id="local-dev",
+            )
+    raise ProjectError(
+        f"the policy {policy.source} has no principal {name!r} for the local developer",
+        code="PAVED-PROJECT-NO-POLICY",
+        fix=f"add a principal named {name!r} (with decode on your namespaces) to the policy",
+    )
+
+
 def parse_namespace_map(items: Sequence[str]) -> dict[str, str]:
     """``["imagegen-prod-eu=imagegen", ...]`` -> dict."""
     out: dict[str, str] = {}
@@ -71,6 +98,7 @@ def config_from_project(
     namespace_map: Mapping[str, str] | None = None,
     cors_origins: Sequence[str] = (),
     inline_blobs: bool = True,
+    local_principal: Principal | None = None,
 ) -> server.CodecServerConfig:
     """A codec server config with the project's keys, specs and blob store."""
     # The server must never invent keys: decoding under a fresh key shows nothing.
@@ -89,4 +117,5 @@ def config_from_project(
         ),
         cors_origins=tuple(cors_origins),
         blobs=codec.blob_store_from_env(state_dir) if inline_blobs else None,
+        local_principal=local_principal,
     )

@@ -29,11 +29,15 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from paved import sdk, specs
 from paved._errors import RuntimeSetupError
 from paved._net import free_port, port_in_use
 from paved.dev import _devserver as devserver
+
+if TYPE_CHECKING:
+    from paved.dev._access import DevAccess
 
 Echo = Callable[[str], None]
 
@@ -102,8 +106,18 @@ class Platform:
     # after the dev server is up; each returns the Managed processes it adds.
     extra_services: list[Callable[[Platform], list[Managed]]] = field(default_factory=list)
     worker_address: str | None = None
+    started_at: float = field(default_factory=time.time)
     worker_env: dict[str, str] = field(default_factory=dict)
     ui_codec_endpoint: str | None = None
+    # Set when the proxy takes ``port``: Temporal then listens on this internal port.
+    temporal_port: int | None = None
+    # Ports checked before anything starts (the dev server checks its own).
+    public_ports: list[int] = field(default_factory=list)
+    # Extra lines printed with the URLs (where the key is, how to use the CLI).
+    notes: list[str] = field(default_factory=list)
+    # The proxy goes in front of Temporal (hook in paved.cli._proxy); False: everything direct.
+    use_proxy: bool = True
+    access: DevAccess | None = None
 
     @property
     def logs(self) -> Path:
@@ -139,12 +153,21 @@ class Platform:
                 code="PAVED-SETUP-NO-NAMESPACE",
                 fix=f"add {self.environment!r} to `environments:` in paved.yaml and run `paved gen`",
             )
+        for port in self.public_ports:
+            if port_in_use(port):
+                raise RuntimeSetupError(
+                    f"port {port} on 127.0.0.1 is already in use; another `paved dev` or "
+                    "Temporal server may be running",
+                    code="PAVED-SETUP-PORT",
+                    fix=f"stop whatever listens there (`lsof -i :{port}`) or choose another --port",
+                )
+        temporal_port = self.temporal_port or self.port
         self.echo(
-            f"starting Temporal dev server on 127.0.0.1:{self.port} (SQLite {state / 'temporal.db'})"
+            f"starting Temporal dev server on 127.0.0.1:{temporal_port} (SQLite {state / 'temporal.db'})"
         )
         self.server = devserver.DevServer(
             db_file=state / "temporal.db",
-            port=self.port,
+            port=temporal_port,
             ui_port=self.ui_port,
             namespaces=namespaces,
             ui_codec_endpoint=self.ui_codec_endpoint,
@@ -158,10 +181,52 @@ class Platform:
         for hook in self.extra_services:
             for m in hook(self):
                 self._launch(m)
+        # Workers connect through the proxy: let it listen first, so that a
+        # normal start shows no worker crash-and-restart.
+        self._wait_started(list(self.children), timeout=60.0)
         for w in loaded.workers.workers:
             self._launch(self._worker_process(w, loaded))
         for name, svc in sorted(self.project.config.services.items()):
             self._launch(self._service_process(name, svc))
+
+    def _wait_started(self, procs: list[Managed], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(m.healthy() for m in procs):
+                return
+            dead = [m for m in procs if not m.alive()]
+            if dead:
+                raise RuntimeSetupError(
+                    f"{dead[0].name} exited at start (code {dead[0].proc.returncode if dead[0].proc else '?'})",
+                    code="PAVED-SETUP-UNHEALTHY",
+                    fix=f"see {dead[0].log_path}",
+                )
+            time.sleep(0.1)
+        sick = [m.name for m in procs if not m.healthy()]
+        raise RuntimeSetupError(
+            f"not healthy after {timeout:.0f}s: {', '.join(sick)}",
+            code="PAVED-SETUP-UNHEALTHY",
+            fix=f"see the logs in {self.logs}",
+        )
+
+    def pids(self) -> dict[str, int]:
+        """Every process ``paved dev`` started, by name (for ``.paved/dev.json``)."""
+        out = {m.name: m.proc.pid for m in self.children if m.proc is not None and m.alive()}
+        if self.server is not None and self.server.proc is not None:
+            out["temporal"] = self.server.proc.pid
+        return out
+
+    def write_status(self) -> None:
+        status = {
+            "pid": os.getpid(),
+            "started": self.started_at,
+            "urls": self.urls(),
+            "pids": self.pids(),
+        }
+        path = self.project.state_dir / "dev.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(status, indent=2))
+        tmp.replace(path)
 
     def _launch(self, m: Managed) -> None:
         self.children.append(m)
@@ -256,6 +321,7 @@ class Platform:
                 m.start()
                 m.next_start = 0.0
                 self.echo(f"  restarted {m.name} (pid {m.proc.pid if m.proc else '?'})")
+                self.write_status()
             if (
                 self.server is not None
                 and self.server.proc is not None
@@ -266,6 +332,7 @@ class Platform:
                 )
                 self.server.proc = None
                 self.server.start()
+                self.write_status()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
 
@@ -288,7 +355,8 @@ class Platform:
     def urls(self) -> dict[str, str]:
         out: dict[str, str] = {}
         if self.server is not None:
-            out["temporal"] = self.server.address
+            internal = " (internal; use the proxy)" if self.temporal_port else ""
+            out["temporal"] = self.server.address + internal
             if self.server.ui_url:
                 out["ui"] = self.server.ui_url
         if self.worker_address:
@@ -328,9 +396,10 @@ async def run_dev(platform: Platform) -> None:
         )
         for k, v in platform.urls().items():
             platform.echo(f"  {k:<28} {v}")
+        for note in platform.notes:
+            platform.echo(f"  {note}")
         platform.echo("Ctrl-C stops everything.")
-        status = {"started": time.time(), "urls": platform.urls(), "pid": os.getpid()}
-        (platform.project.state_dir / "dev.json").write_text(json.dumps(status, indent=2))
+        platform.write_status()
         await platform.supervise(stop)
     finally:
         platform.echo("stopping ...")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -92,6 +93,13 @@ def worker_run(name: str, project_dir: str | None, http_port: int, log_level: st
     )
     project = _project(project_dir)
     asyncio.run(run(project, name, http_port=None if http_port < 0 else http_port))
+    # The drain is complete. Exit without interpreter finalisation: the Core
+    # SDK's native threads can still call into Python while it tears down,
+    # which crashes the process (exit -6) after a perfectly clean shutdown.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 @click.command()

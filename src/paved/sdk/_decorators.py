@@ -194,6 +194,35 @@ def _check_common(
     return source
 
 
+def _placement(
+    kind: str,
+    obj: Any,
+    where: str,
+    name: str | None,
+    namespace: str,
+    worker: str,
+    task_queue: str | None,
+    shared_queue: bool,
+    tier: int | None,
+) -> Placement:
+    """Validate the decorator's arguments and build the placement of ``obj``."""
+    _check_common(kind, where, namespace, worker, task_queue, tier)
+    default_queue = default_workflow_queue if kind == "workflow" else default_activity_queue
+    return Placement(
+        kind=kind,
+        name=name or obj.__name__,
+        namespace=namespace,
+        worker=worker,
+        task_queue=task_queue or default_queue(worker),
+        shared_queue=shared_queue,
+        tier=tier,
+        module=obj.__module__,
+        qualname=obj.__qualname__,
+        source=where,
+        explicit_queue=task_queue is not None,
+    )
+
+
 def _register(placement: Placement, obj: Any) -> None:
     setattr(obj, PLACEMENT_ATTR, placement)
     # Inside the workflow sandbox the module is re-imported and the decorator
@@ -259,24 +288,13 @@ def workflow(
                 code="PAVED-DEF-KIND",
                 fix="put @paved.workflow on a class with an @workflow.run method",
             )
-        source = _check_common("workflow", where, namespace, worker, task_queue, tier)
+        placement = _placement(
+            "workflow", c, where, name, namespace, worker, task_queue, shared_queue, tier
+        )
         try:
             defined = t_workflow.defn(name=name, sandboxed=sandboxed, **defn_kwargs)(c)
         except (ValueError, TypeError) as e:
-            raise DefinitionError(f"{source}: {e}", code="PAVED-DEF-TEMPORAL") from e
-        placement = Placement(
-            kind="workflow",
-            name=name or c.__name__,
-            namespace=namespace,
-            worker=worker,
-            task_queue=task_queue or default_workflow_queue(worker),
-            shared_queue=shared_queue,
-            tier=tier,
-            module=c.__module__,
-            qualname=c.__qualname__,
-            source=source,
-            explicit_queue=task_queue is not None,
-        )
+            raise DefinitionError(f"{where}: {e}", code="PAVED-DEF-TEMPORAL") from e
         _register(placement, defined)
         return defined
 
@@ -329,24 +347,13 @@ def activity(
                 code="PAVED-DEF-KIND",
                 fix="put @paved.activity on a def or async def",
             )
-        source = _check_common("activity", where, namespace, worker, task_queue, tier)
+        placement = _placement(
+            "activity", f, where, name, namespace, worker, task_queue, shared_queue, tier
+        )
         try:
             defined = t_activity.defn(name=name, **defn_kwargs)(f)
         except (ValueError, TypeError) as e:
-            raise DefinitionError(f"{source}: {e}", code="PAVED-DEF-TEMPORAL") from e
-        placement = Placement(
-            kind="activity",
-            name=name or f.__name__,
-            namespace=namespace,
-            worker=worker,
-            task_queue=task_queue or default_activity_queue(worker),
-            shared_queue=shared_queue,
-            tier=tier,
-            module=f.__module__,
-            qualname=f.__qualname__,
-            source=source,
-            explicit_queue=task_queue is not None,
-        )
+            raise DefinitionError(f"{where}: {e}", code="PAVED-DEF-TEMPORAL") from e
         _register(placement, defined)
         return defined
 

@@ -3,7 +3,9 @@
 :class:`Stack` starts the fake GPU service, the front end and the two managed
 workers (``paved worker run``) as subprocesses against a given Temporal
 address and environment, exactly as ``paved dev`` would; tests kill and restart
-them by pid. Helpers submit bursts through the front end (with idempotency
+them by pid. With ``via_proxy`` a ``paved proxy`` subprocess sits in front of
+Temporal, as under ``paved dev``: every process connects to it with an API key
+of a test policy and ``PAVED_CODEC=off``, so the proxy alone encrypts. Helpers submit bursts through the front end (with idempotency
 keys, retrying while the platform is down) and count what completed in the
 blob store and in Temporal's workflow list.
 """
@@ -24,8 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yaml
 from temporalio.client import Client
 
+from paved.auth import ROLES, new_api_key
 from paved.dev import free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,6 +53,9 @@ class Stack:
     frontend_port: int = field(default_factory=free_port)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     key: str = field(default_factory=lambda: base64.b64encode(os.urandom(32)).decode())
+    via_proxy: bool = False
+    proxy_port: int = field(default_factory=free_port)
+    api_key: str = ""
 
     @property
     def physical_namespace(self) -> str:
@@ -66,6 +73,15 @@ class Stack:
     def gpu_url(self) -> str:
         return f"http://127.0.0.1:{self.gpu_port}"
 
+    @property
+    def proxy_address(self) -> str:
+        return f"127.0.0.1:{self.proxy_port}"
+
+    @property
+    def client_address(self) -> str:
+        """Where workers and clients connect: the proxy, or Temporal itself."""
+        return self.proxy_address if self.via_proxy else self.address
+
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
@@ -81,7 +97,41 @@ class Stack:
             IMAGEGEN_GPU_URL=self.gpu_url,
             IMAGEGEN_BLOB_DIR=str(self.blob_dir),
         )
+        if self.via_proxy:
+            env.update(
+                PAVED_ADDRESS=self.proxy_address,
+                PAVED_VIA_PROXY="1",
+                PAVED_API_KEY=self.api_key,
+                PAVED_CODEC="off",  # the proxy encrypts on the wire
+            )
         return env
+
+    def start_proxy(self) -> None:
+        """``paved proxy`` in front of Temporal with a one-principal policy (as ``paved dev``)."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.api_key, entry = new_api_key("stack")
+        policy = {
+            "version": 1,
+            "teams": {"images": {"namespaces": {"imagegen": list(ROLES)}}},
+            "principals": [
+                {"name": "stack", "team": "images", "region": "local",
+                 "environment": self.environment, "api_keys": [entry]}
+            ],
+        }  # fmt: skip
+        (self.tmp / "policy.yaml").write_text(yaml.safe_dump(policy))
+        config = {
+            "listen": self.proxy_address,
+            "upstream": {"address": self.address, "connections": 2},
+            "policy": "policy.yaml",
+            "routes": [
+                {"logical": "imagegen", "physical": self.physical_namespace, "region": "local",
+                 "environment": self.environment}
+            ],
+            "encryption": {"enabled": True, "keys_file": "proxy-keys.json"},
+        }  # fmt: skip
+        (self.tmp / "proxy.yaml").write_text(yaml.safe_dump(config))
+        proc = self._spawn("proxy", [str(PAVED), "proxy", "--config", str(self.tmp / "proxy.yaml")])
+        wait_for_port(self.proxy_port, timeout=30, proc=proc)
 
     def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
         self.tmp.mkdir(parents=True, exist_ok=True)
@@ -143,6 +193,8 @@ class Stack:
         )
 
     def start_all(self) -> None:
+        if self.via_proxy:
+            self.start_proxy()
         self.start_gpu()
         for w in WORKERS:
             self.start_worker(w)

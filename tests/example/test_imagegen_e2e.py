@@ -1,18 +1,23 @@
 """The imagegen example end to end: front end -> workflow -> GPU -> blob store -> query.
 
 Everything runs as real processes (GPU service, front end, two managed workers
-started with ``paved worker run``) against the session's Temporal dev server,
-in a namespace of its own.
+started with ``paved worker run``) behind a ``paved proxy`` in front of the
+session's Temporal dev server, in a namespace of its own, as ``paved dev``
+wires them. The raw-database check at the end proves that under this wiring a
+marker in every input, signal, query result and failure message never reaches
+Temporal's SQLite file, while a search-attribute value does and stays queryable.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +27,6 @@ from imagegen_stack import PAVED, PROJECT, Stack, request_body
 from temporalio.client import Client, WorkflowExecutionStatus
 
 import paved
-from paved.codec import codec_for
 from paved.dev import DevServer, ensure_namespaces
 
 STAGES = {"queued", "moderating", "rendering", "storing", "done", "rejected"}
@@ -39,6 +43,7 @@ async def stack(
         failure_rate=0.0,
         min_delay_ms=400,
         max_delay_ms=600,
+        via_proxy=True,
     )
     await ensure_namespaces(client, [s.physical_namespace])
     s.start_all()
@@ -49,23 +54,10 @@ async def stack(
 
 
 @pytest.fixture(scope="module")
-def keys_env(stack: Stack) -> Iterator[None]:
-    old = os.environ.get("PAVED_KEYS_IMAGEGEN")
-    os.environ["PAVED_KEYS_IMAGEGEN"] = f"test:{stack.key}"
-    yield
-    if old is None:
-        os.environ.pop("PAVED_KEYS_IMAGEGEN", None)
-    else:
-        os.environ["PAVED_KEYS_IMAGEGEN"] = old
-
-
-@pytest.fixture(scope="module")
-async def ex_client(stack: Stack, keys_env: None) -> Client:
-    """A client of the example's namespace with the same codec as its workers."""
-    env = paved.RuntimeEnv(address=stack.address, environment=stack.environment)
-    return await paved.connect(
-        "imagegen", env=env, codec=codec_for("imagegen", state_dir=stack.tmp / ".paved")
-    )
+async def ex_client(stack: Stack) -> Client:
+    """A client of the example's namespace through the proxy (which encrypts), like its workers."""
+    env = paved.RuntimeEnv(address=stack.proxy_address, via_proxy=True, api_key=stack.api_key)
+    return await paved.connect("imagegen", env=env, codec=None)
 
 
 @pytest.fixture
@@ -213,6 +205,75 @@ async def test_burst_above_capacity_sync_rejects_workflows_complete(
     assert set(accepted) <= stack.blob_keys()
     stats = await stack.gpu_stats()
     assert stats["max_in_flight"] <= stack.gpu_capacity
+
+
+def _raw_database(db: Path) -> bytes:
+    """The SQLite file and its WAL (plaintext can sit in the WAL before a checkpoint)."""
+    wal = db.with_name(db.name + "-wal")
+    return db.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+async def test_marker_never_reaches_the_database_search_attribute_does(
+    stack: Stack,
+    ex_client: Client,
+    client: Client,
+    dev_server: DevServer,
+    http: aiohttp.ClientSession,
+) -> None:
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+    from temporalio.client import WorkflowFailureError
+    from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+    from temporalio.service import RPCError
+
+    assert dev_server.db_file is not None
+    marker = f"mk{uuid.uuid4().hex}"
+    tag = uuid.uuid4().hex[:10]  # workflow ids are not payloads: keep the marker out of them
+    sa_value = f"sa{uuid.uuid4().hex}"
+    key = SearchAttributeKey.for_keyword("ImagegenUser")
+    with contextlib.suppress(RPCError):  # already there from an earlier run of this module
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=stack.physical_namespace,
+                search_attributes={"ImagegenUser": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD},
+            )
+        )
+
+    # Through the front end: the marker in the prompt and the user.
+    body = {"prompt": f"a lighthouse {marker}", "user": f"u-{marker}", "size": 16}
+    async with http.post(f"{stack.frontend_url}/images", json=body) as r:
+        assert r.status == 202
+        wid = (await r.json())["workflow_id"]
+    final, _ = await _poll_until_final(http, f"{stack.frontend_url}/images/{wid}")
+    assert final["status"] == "done"
+
+    # A client run with a search attribute, and one cancelled by a signal: the
+    # signal, the query result and the failure message all carry the marker.
+    req = {"prompt": f"a harbour {marker}", "user": f"u-{marker}", "size": 16}
+    done = await ex_client.execute_workflow(
+        "GenerateImage", req, id=f"img-sa-{tag}", task_queue="imagegen-worker-workflows",
+        search_attributes=TypedSearchAttributes([SearchAttributePair(key, sa_value)]),
+    )  # fmt: skip
+    assert done["status"] == "done"
+    h = await ex_client.start_workflow(
+        "GenerateImage", req, id=f"img-cx-{tag}", task_queue="imagegen-worker-workflows",
+        start_signal="cancel_request", start_signal_args=[f"sig-{marker}"],
+    )  # fmt: skip
+    with pytest.raises(WorkflowFailureError) as e:
+        await asyncio.wait_for(h.result(), 60)
+    assert f"request cancelled: sig-{marker}" in str(e.value.cause)
+    progress = await h.query("progress")
+    assert progress == {"stage": "cancelled", "detail": f"sig-{marker}", "render_attempts": 0}
+
+    ns_client = Client(client.service_client, namespace=stack.physical_namespace)
+    deadline = time.monotonic() + 30
+    while (await ns_client.count_workflows(f"ImagegenUser='{sa_value}'")).count != 1:
+        assert time.monotonic() < deadline, "the search attribute is not queryable"
+        await asyncio.sleep(0.2)
+    data = _raw_database(dev_server.db_file)
+    leaked = marker.encode() in data  # (a bool: never print the database in a failure)
+    assert not leaked, "the marker reached Temporal's database in the clear"
+    assert sa_value.encode() in data  # search attributes stay clear: Temporal indexes them
 
 
 def test_committed_specs_are_current() -> None:

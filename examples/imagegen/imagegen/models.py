@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Stage = Literal["queued", "moderating", "rendering", "storing", "done", "rejected"]
+Stage = Literal["queued", "moderating", "rendering", "storing", "done", "rejected", "cancelled"]
 
 
 class ImageRequest(BaseModel):

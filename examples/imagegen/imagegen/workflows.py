@@ -5,7 +5,9 @@ once; the workflow then takes as long as the GPU fleet needs. Every step is an
 activity with Paved's tier defaults plus the overrides below, so a crashed
 worker, a GPU answering 429, or a restarted Temporal server delay a request but
 never lose or duplicate it. A prompt that fails moderation ends the workflow
-with ``status="rejected"``: it is an answer, not a failure.
+with ``status="rejected"``: it is an answer, not a failure. A user who changes
+their mind sends the ``cancel_request(reason)`` signal: the request stops at its
+next step and the workflow fails with the reason (a ``RequestCancelled`` error).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     import paved
@@ -40,14 +43,25 @@ RENDER_RETRY = RetryPolicy(
 class GenerateImage:
     def __init__(self) -> None:
         self._progress = Progress()
+        self._cancel_reason: str | None = None
+
+    def _stop_if_cancelled(self) -> None:
+        if self._cancel_reason is not None:
+            raise ApplicationError(
+                f"request cancelled: {self._cancel_reason}",
+                type="RequestCancelled",
+                non_retryable=True,
+            )
 
     @workflow.run
     async def run(self, req: ImageRequest) -> ImageResult:
         wid = workflow.info().workflow_id
+        self._stop_if_cancelled()
         self._progress = Progress(stage="moderating")
         verdict = await paved.execute_activity(
             moderate_prompt, req.prompt, start_to_close_timeout=QUICK_STEP
         )
+        self._stop_if_cancelled()
         if not verdict.allowed:
             self._progress = Progress(stage="rejected", detail=verdict.reason)
             return ImageResult(status="rejected", workflow_id=wid, reason=verdict.reason)
@@ -61,6 +75,7 @@ class GenerateImage:
             retry_policy=RENDER_RETRY,
         )
 
+        self._stop_if_cancelled()
         self._progress = Progress(stage="storing", render_attempts=image.attempt)
         stored = await paved.execute_activity(
             store_image,
@@ -79,6 +94,12 @@ class GenerateImage:
             width=image.width,
             height=image.height,
         )
+
+    @workflow.signal
+    def cancel_request(self, reason: str) -> None:
+        """Stop at the next step (an image already stored stays stored)."""
+        self._cancel_reason = reason
+        self._progress = Progress(stage="cancelled", detail=reason)
 
     @workflow.query
     def progress(self) -> Progress:

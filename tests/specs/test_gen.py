@@ -194,3 +194,26 @@ async def log_it(x: int) -> int:
     root = make_project(files)
     r = paved(root, "gen")
     assert r.returncode == 2 and "PAVED-DEF-WORKER-NAMESPACES" in r.stderr
+
+
+def test_search_attributes_flow_from_paved_yaml_to_the_dev_server(make_project) -> None:  # type: ignore[no-untyped-def]
+    from paved import specs
+    from paved.dev import Platform
+
+    pkg = unique_pkg("shop")
+    files = project_files(pkg)
+    files["paved.yaml"] = files["paved.yaml"].replace(
+        "    retention: 3d\n",
+        "    retention: 3d\n    search_attributes:\n      OrderUser: Keyword\n",
+    )
+    root = make_project(files)
+    assert paved(root, "gen").returncode == 0
+    ns = yaml.safe_load((root / "specs" / "namespaces.yaml").read_text())["namespaces"][0]
+    assert ns["search_attributes"] == {"OrderUser": "Keyword"}
+    platform = Platform(project=specs.Project.load(root))
+    assert platform.search_attributes(platform.project.specs()) == {"OrderUser": "Keyword"}
+
+    bad = files["paved.yaml"].replace("OrderUser: Keyword", "Order-User: Keyword")
+    (root / "paved.yaml").write_text(bad)
+    r = paved(root, "gen")
+    assert r.returncode == 2 and "Order-User" in r.stderr and "search_attributes" in r.stderr

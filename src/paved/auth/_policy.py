@@ -328,6 +328,13 @@ class Policy:
             principal.team,
         ) in self._cross
 
+    def principal(self, name: str, *, via: str = "local") -> Principal | None:
+        """The configured principal ``name`` (None if absent), as if authenticated via ``via``."""
+        for pc in self.config.principals:
+            if pc.name == name:
+                return _principal_of(pc, via=via)
+        return None
+
     def principal_names(self) -> Iterable[str]:
         return (pc.name for pc in self.config.principals)
 

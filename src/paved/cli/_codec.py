@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from pathlib import Path
 
 import click
 
 from paved import codec, specs
 from paved._errors import ProjectError
-from paved.cli import _core
 
 project_option = click.option(
     "--project",
@@ -131,46 +129,7 @@ def codec_server(
     asyncio.run(serve())
 
 
-def _dev_hook(platform: object) -> None:
-    """Start the codec server with ``paved dev`` and point the UI at it."""
-    from paved.dev import Managed, Platform, free_port
-
-    assert isinstance(platform, Platform)
-    project = platform.project
-    if platform.ui_port is None:
-        return  # headless: nobody to serve (the CLI can run `paved codec-server` itself)
-    try:
-        policy = _policy_path(project, None)
-    except ProjectError:
-        platform.echo(
-            "  codec server not started: no policy.yaml (payloads stay encrypted in the UI)"
-        )
-        return
-    port = free_port()
-    platform.ui_codec_endpoint = f"http://127.0.0.1:{port}"
-    origins = [f"http://127.0.0.1:{platform.ui_port}", f"http://localhost:{platform.ui_port}"]
-
-    def start(p: Platform) -> list[Managed]:
-        cmd = [sys.executable, "-m", "paved.cli", "codec-server", "--project", str(project.root),
-               "--port", str(port), "--policy", str(policy)]  # fmt: skip
-        for o in origins:
-            cmd += ["--cors-origin", o]
-        return [
-            Managed(
-                name="codec-server",
-                command=cmd,
-                env=p.base_env(),
-                cwd=project.root,
-                log_path=p.logs / "codec-server.log",
-                health_url=f"http://127.0.0.1:{port}/healthz",
-            )
-        ]
-
-    platform.extra_services.append(start)
-
-
 def register(group: click.Group) -> None:
     """Add this module's commands to ``group``."""
     group.add_command(keys)
     group.add_command(codec_server)
-    _core.DEV_HOOKS.append(_dev_hook)

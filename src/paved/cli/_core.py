@@ -163,10 +163,6 @@ def dev(
     platform.access = dev_access(project, environment)
     add_codec_server(platform, platform.access)
     for hook in DEV_HOOKS:
-        # The codec server now starts with paved.dev in local-developer mode (the
-        # dev UI sends no token); the bearer-only hook would start a second one.
-        if getattr(hook, "__module__", "") == "paved.cli._codec":
-            continue
         hook(platform)
     asyncio.run(run_dev(platform))
 

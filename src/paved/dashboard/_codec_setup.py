@@ -10,6 +10,7 @@ rule ``<logical>-<environment>-<region>`` applied to namespaces that have keys.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -55,20 +56,9 @@ def local_principal(policy: Policy, name: str) -> Principal:
     Its team's roles (and its own ``roles:`` narrowing) apply exactly as for a
     token-authenticated call; only the credential is implied by the local mode.
     """
-    for pc in policy.config.principals:
-        if pc.name == name:
-            return Principal(
-                name=pc.name,
-                team=pc.team,
-                kind=pc.kind,
-                region=pc.region,
-                environment=pc.environment,
-                regions=frozenset([pc.region, *(pc.regions or [])]),
-                environments=frozenset([pc.environment, *(pc.environments or [])]),
-                roles=frozenset(pc.roles) if pc.roles is not None else None,
-                via="local-dev",
-                credential_id="local-dev",
-            )
+    found = policy.principal(name, via="local-dev")
+    if found is not None:
+        return dataclasses.replace(found, credential_id="local-dev")
     raise ProjectError(
         f"the policy {policy.source} has no principal {name!r} for the local developer",
         code="PAVED-PROJECT-NO-POLICY",

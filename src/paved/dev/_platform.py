@@ -129,6 +129,21 @@ class Platform:
             out += [p.name for p in ns.physical if p.environment == self.environment]
         return sorted(out)
 
+    def search_attributes(self, loaded: specs.Specs) -> dict[str, str]:
+        """Every namespace's custom search attributes (registered at launch for all of
+        the local namespaces; one type per name across the project)."""
+        out: dict[str, str] = {}
+        for ns in loaded.namespaces.namespaces:
+            for name, typ in ns.search_attributes.items():
+                if out.get(name, typ) != typ:
+                    raise RuntimeSetupError(
+                        f"search attribute {name!r} is {out[name]} in one namespace and {typ} in {ns.name!r}",
+                        code="PAVED-SETUP-SEARCH-ATTRIBUTE",
+                        fix="use one type per search attribute name in paved.yaml",
+                    )
+                out[name] = typ
+        return out
+
     def base_env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
@@ -170,6 +185,7 @@ class Platform:
             port=temporal_port,
             ui_port=self.ui_port,
             namespaces=namespaces,
+            search_attributes=self.search_attributes(loaded),
             ui_codec_endpoint=self.ui_codec_endpoint,
             log_file=self.logs / "temporal.log",
         )

@@ -30,6 +30,10 @@ class RateLimit(_Strict):
     requests_per_second: float = Field(default=1000.0, gt=0)
 
 
+SearchAttributeType = Literal["Text", "Keyword", "Int", "Double", "Bool", "Datetime", "KeywordList"]
+_SA_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
+
+
 class NamespaceConfig(_Strict):
     """A logical namespace as written in ``paved.yaml``."""
 
@@ -40,6 +44,21 @@ class NamespaceConfig(_Strict):
     environments: list[str] | None = None
     rate_limit: RateLimit = RateLimit()
     description: str = ""
+    search_attributes: dict[str, SearchAttributeType] = Field(
+        default_factory=dict,
+        description="Custom search attributes (name: type); registered by `paved dev` and the operator. "
+        "Their values stay in the clear so that visibility queries work.",
+    )
+
+    @field_validator("search_attributes")
+    @classmethod
+    def _sa_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            if not re.match(_SA_NAME, name):
+                raise ValueError(
+                    f"search attribute name {name!r}: use letters, digits and '_', starting with a letter"
+                )
+        return v
 
     @field_validator("retention")
     @classmethod
@@ -133,6 +152,7 @@ class NamespaceSpec(_Strict):
     regions: list[str]
     environments: list[str]
     rate_limit: RateLimit
+    search_attributes: dict[str, SearchAttributeType] = {}
     physical: list[PhysicalNamespace]
 
 

@@ -159,6 +159,7 @@ class Project:
                     regions=regions,
                     environments=envs,
                     rate_limit=ns.rate_limit,
+                    search_attributes=dict(sorted(ns.search_attributes.items())),
                     physical=[
                         model.PhysicalNamespace(
                             name=sdk.physical_namespace(name, r, e), region=r, environment=e

@@ -43,6 +43,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     PYTHON,
+    RESULTS,
     machine,
     median,
     paved_gen,
@@ -146,9 +147,14 @@ def one_run(root: Path, workers: int, extra: list[str]) -> dict[str, Any]:
                 res["processes"] = int(m.group(1))
                 break
         else:
-            raise SystemExit(
-                "paved dev exited before all processes were healthy:\n" + "\n".join(lines[-30:])
-            )
+            # Keep what explains it: paved dev's output and every process's log.
+            proc.wait()
+            keep = RESULTS / f"bench_dev-failed-{time.strftime('%Y%m%d-%H%M%S')}"
+            shutil.copytree(root / ".paved" / "logs", keep, dirs_exist_ok=True)
+            (keep / "paved-dev.out").write_text("\n".join(lines) + "\n")
+            res.update(failed=lines[-2:], failed_logs=str(keep), healthy_line_s=None)
+            res["all_healthz_s"] = None
+            return res
         watcher.join(60)
         res["all_healthz_s"] = hz.get("all_healthz_s")
         server = [
@@ -198,6 +204,11 @@ def main(args: argparse.Namespace) -> None:
                     r = one_run(root, n, extra)
                     r.update(mode=mode, run=i)
                     runs.append(r)
+                    if r.get("failed"):
+                        print(
+                            f"  {n:>3} workers {mode:<11} run {i}: FAILED {r['failed']} ({r['failed_logs']})"
+                        )
+                        continue
                     print(
                         f"  {n:>3} workers {mode:<11} run {i}: healthy line {r['healthy_line_s']:.2f}s, "
                         f"all /healthz {r['all_healthz_s'] or float('nan'):.2f}s, stop {r['stop_s']:.2f}s, "
@@ -208,7 +219,8 @@ def main(args: argparse.Namespace) -> None:
     summary: dict[str, Any] = {}
     for n in args.workers:
         for mode, _ in modes:
-            rs = [r for r in runs if r["workers"] == n and r["mode"] == mode]
+            all_rs = [r for r in runs if r["workers"] == n and r["mode"] == mode]
+            rs = [r for r in all_rs if not r.get("failed")]
             s = {
                 "healthy_line_s": median([r["healthy_line_s"] for r in rs]),
                 "all_healthz_s": median(
@@ -216,6 +228,7 @@ def main(args: argparse.Namespace) -> None:
                 ),
                 "stop_s": median([r["stop_s"] for r in rs]),
                 "left_running": sum(len(r["left_running"]) for r in rs),
+                "failed_runs": len(all_rs) - len(rs),
             }
             summary[f"{n}/{mode}"] = s
             rows.append(
@@ -227,6 +240,7 @@ def main(args: argparse.Namespace) -> None:
                     s["healthy_line_s"] / TARGET_S,
                     s["stop_s"],
                     s["left_running"],
+                    s["failed_runs"],
                 ]
             )
     print()

@@ -18,12 +18,16 @@ The managed side's client uses Paved's client (codec on or off, like its
 worker). Rounds alternate (plain, managed, managed-nocodec, plain, ...) and
 medians are reported, for two servers, both ``DevServer`` with a SQLite file:
 ``start-dev`` defaults (``fast=False``) and Paved's local defaults (``fast=True``:
-WAL pragmas, one task-queue partition). CPU seconds of the worker process and
+WAL pragmas, one task-queue partition). The activity returns at once (the
+issue's workload) or, in a third scenario, waits 5 s like a model API call.
+Side ``plain-noeager`` (a diagnostic, never the baseline) is the plain worker
+without eager activity dispatch, which split queues cannot use. CPU seconds of
+the worker process and
 of the server per workflow are reported too (where the time goes).
 
-    python bench/bench_worker.py                      # N=400, 2 reps, both servers
+    python bench/bench_worker.py          # N=400, 2 reps: start-dev:0, paved:0, paved:5000 (~7 min)
     python bench/bench_worker.py --n 600 --reps 3
-    python bench/bench_worker.py --servers fast --sides plain,managed
+    python bench/bench_worker.py --scenarios paved:0 --sides plain,plain-noeager,managed
 """
 
 from __future__ import annotations

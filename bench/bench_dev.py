@@ -254,6 +254,7 @@ def main(args: argparse.Namespace) -> None:
                 "x target (15 s)",
                 "stop s",
                 "left running",
+                "failed runs",
             ],
             rows,
         )

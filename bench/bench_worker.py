@@ -22,8 +22,8 @@ WAL pragmas, one task-queue partition). The activity returns at once (the
 issue's workload) or, in a third scenario, waits 5 s like a model API call.
 Side ``plain-noeager`` (a diagnostic, never the baseline) is the plain worker
 without eager activity dispatch, which split queues cannot use. CPU seconds of
-the worker process and
-of the server per workflow are reported too (where the time goes).
+the worker process and of the server per workflow are reported too (where the
+time goes).
 
     python bench/bench_worker.py          # N=400, 2 reps: start-dev:0, paved:0, paved:5000 (~7 min)
     python bench/bench_worker.py --n 600 --reps 3
@@ -75,8 +75,13 @@ async def plain_worker_main(address: str, namespace: str, queue: str, no_eager: 
     client = await Client.connect(address, namespace=namespace)
     # Diagnostic side "plain-noeager" only (never the baseline): what eager
     # activity dispatch, impossible across split queues, is worth.
-    extra = {"disable_eager_activity_execution": True} if no_eager else {}
-    worker = Worker(client, task_queue=queue, workflows=[OneActivity], activities=[echo], **extra)
+    worker = Worker(
+        client,
+        task_queue=queue,
+        workflows=[OneActivity],
+        activities=[echo],
+        disable_eager_activity_execution=bool(no_eager),  # False = temporalio's default
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

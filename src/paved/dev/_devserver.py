@@ -21,6 +21,7 @@ from pathlib import Path
 
 from paved._errors import RuntimeSetupError
 from paved._net import free_port, port_in_use, wait_for_port
+from paved._proc import die_with_parent
 
 FAST_DYNAMIC_CONFIG = {
     "matching.numTaskqueueReadPartitions": "1",
@@ -148,6 +149,7 @@ class DevServer:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         finally:
             log.close()

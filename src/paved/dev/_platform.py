@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from paved import sdk, specs
 from paved._errors import RuntimeSetupError
 from paved._net import free_port, port_in_use
+from paved._proc import die_with_parent
 from paved.dev import _devserver as devserver
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ class Managed:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         self.started_at = time.monotonic()
 
@@ -403,9 +405,18 @@ async def run_dev(platform: Platform) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     t0 = time.monotonic()
+    supervisor: asyncio.Task[None] | None = None
     try:
         platform.start()
-        waited = await platform.wait_healthy()
+        # Supervise from the first moment: a worker that crashes while the others
+        # are still starting is restarted, not reported as unhealthy 60 s later.
+        supervisor = asyncio.create_task(platform.supervise(stop))
+        healthy = asyncio.create_task(platform.wait_healthy())
+        await asyncio.wait([healthy, supervisor], return_when=asyncio.FIRST_COMPLETED)
+        if not healthy.done():  # Ctrl-C during start-up
+            healthy.cancel()
+            return
+        waited = healthy.result()
         platform.echo(
             f"all {len(platform.children)} processes healthy in {time.monotonic() - t0:.1f}s "
             f"(children took {waited:.1f}s)"
@@ -416,8 +427,12 @@ async def run_dev(platform: Platform) -> None:
             platform.echo(f"  {note}")
         platform.echo("Ctrl-C stops everything.")
         platform.write_status()
-        await platform.supervise(stop)
+        await supervisor
     finally:
+        stop.set()
+        if supervisor is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
         platform.echo("stopping ...")
         platform.stop()
         with contextlib.suppress(FileNotFoundError):

@@ -213,6 +213,23 @@ async def test_killed_worker_is_restarted(running: Running) -> None:
     )
 
 
+def test_status_shows_specs_and_live_processes(running: Running) -> None:
+    out = subprocess.run(
+        [*PAVED, "status", "--project", str(running.project.root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "worker devt-worker: namespace devt" in text
+    assert "devt-worker-workflows (" in text
+    assert "paved dev: running" in text
+    worker_pid = running.status()["pids"]["worker devt-worker"]
+    assert f"worker devt-worker: pid {worker_pid} alive, healthy" in text
+    assert "temporal: pid" in text and "DEAD" not in text
+
+
 def test_ctrl_c_stops_everything(running: Running) -> None:
     pids = list(running.status()["pids"].values())
     assert len(pids) == 4  # temporal, proxy, codec server, worker
@@ -225,6 +242,13 @@ def test_ctrl_c_stops_everything(running: Running) -> None:
     assert not (running.project.state_dir / "dev.json").exists()
     with socket.socket() as s:  # the public port is free again
         s.bind(("127.0.0.1", running.port))
+    after = subprocess.run(
+        [*PAVED, "status", "--project", str(running.project.root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "paved dev: not running" in after.stdout
 
 
 def test_port_in_use_is_a_clear_error_and_starts_nothing(tmp_path: Path) -> None:

@@ -171,7 +171,22 @@ def dev(
 DEV_HOOKS: list = []  # type: ignore[type-arg]
 
 
+@click.command()
+@project_option
+def status(project_dir: str | None) -> None:
+    """Show the project's namespaces and workers, and what `paved dev` runs.
+
+    Reads specs/ and, if `paved dev` is running for this project, checks that
+    each process it started is alive and each worker answers /healthz.
+    """
+    from paved.dev import status_lines
+
+    for line in status_lines(_project(project_dir)):
+        click.echo(line)
+
+
 def register(group: click.Group) -> None:
     group.add_command(gen)
     group.add_command(worker)
     group.add_command(dev)
+    group.add_command(status)

@@ -5,6 +5,7 @@ from paved.dev._access import DEV_PRINCIPAL, DevAccess, add_codec_server, add_pr
 from paved.dev._devserver import DevServer, temporal_binary
 from paved.dev._namespaces import ensure_namespaces
 from paved.dev._platform import Managed, Platform, run_dev
+from paved.dev._status import status_lines
 
 __all__ = [
     "DEV_PRINCIPAL",
@@ -19,6 +20,7 @@ __all__ = [
     "free_port",
     "port_in_use",
     "run_dev",
+    "status_lines",
     "temporal_binary",
     "wait_for_port",
 ]

@@ -107,8 +107,18 @@ class Stack:
         return env
 
     def start_proxy(self) -> None:
-        """``paved proxy`` in front of Temporal with a one-principal policy (as ``paved dev``)."""
+        """``paved proxy`` in front of Temporal with a one-principal policy (as ``paved dev``).
+
+        Called again after a kill, it restarts the proxy with the same config and
+        key, so running workers and the front end reconnect with their credentials.
+        """
         self.tmp.mkdir(parents=True, exist_ok=True)
+        if (self.tmp / "proxy.yaml").exists():
+            proc = self._spawn(
+                "proxy", [str(PAVED), "proxy", "--config", str(self.tmp / "proxy.yaml")]
+            )
+            wait_for_port(self.proxy_port, timeout=30, proc=proc)
+            return
         self.api_key, entry = new_api_key("stack")
         policy = {
             "version": 1,

@@ -1,11 +1,13 @@
 """Reliability of the imagegen example: ``kill -9`` mid-burst, then count.
 
-Two chaos runs, each with its own burst of requests through the front end:
+Three chaos runs, each with its own burst of requests through the front end:
 
 - kill -9 both managed workers (the workflow worker and the GPU worker) while
   renders and writes are in flight, then restart them;
 - kill -9 the Temporal dev server itself while requests are still arriving,
-  then restart it on the same port and SQLite file.
+  then restart it on the same port and SQLite file;
+- kill -9 the Paved proxy, the only way workers and the front end reach
+  Temporal, while requests are still arriving, then restart it.
 
 After the restart every request must complete exactly once: one completed
 workflow per request in Temporal's workflow list (no duplicate from a client
@@ -128,3 +130,40 @@ async def test_kill_9_dev_server_mid_burst(tmp_path: Path) -> None:
     finally:
         stack.stop()
         server.stop()
+
+
+async def test_kill_9_proxy_mid_burst(
+    dev_server: DevServer, client: Client, tmp_path: Path
+) -> None:
+    """Workers and the front end reach Temporal only through the proxy; kill it mid-burst.
+
+    While it is down, workers' polls and the front end's starts fail and are
+    retried by the SDK (and by clients on 503); after a restart on the same
+    address everything reconnects and every request completes exactly once.
+    """
+    stack = Stack(
+        address=dev_server.address,
+        tmp=tmp_path,
+        via_proxy=True,
+        failure_rate=0.15,
+        min_delay_ms=300,
+        max_delay_ms=500,
+    )
+    await ensure_namespaces(client, [stack.physical_namespace])
+    ns_client = Client(client.service_client, namespace=stack.physical_namespace)
+    stack.start_all()
+    run = f"p{uuid.uuid4().hex[:6]}"
+    try:
+        first = await _submit_all(stack, 0, 30, run)
+        await _until(lambda: len(stack.blob_keys()) >= 5, 60, "the first images")
+        stack.kill("proxy")
+        assert len(stack.blob_keys()) < len(first), "the kill must land mid-burst"
+        # More requests arrive while the proxy is down: the front end answers
+        # 503 and clients retry with the same idempotency key.
+        late = asyncio.create_task(_submit_all(stack, 30, 15, run))
+        await asyncio.sleep(2.0)
+        stack.start_proxy()
+        ids = first | await late
+        await _assert_exactly_once(ns_client, stack, ids)
+    finally:
+        stack.stop()

@@ -69,25 +69,26 @@ def bootstrap(project: specs.Project, name: str) -> Bootstrap:
             ) from e
     boot = Bootstrap(spec=spec, namespace=loaded.namespace(spec.namespace))
     for q in spec.queues:
-        for wf_name in q.workflows:
-            entry = sdk.REGISTRY.workflows.get(wf_name)
-            if entry is None:
-                raise ProjectError(
-                    f"worker {name!r}: workflow {wf_name!r} is in the specs but not in the code",
-                    code="PAVED-WORKER-STALE",
-                    fix="run `paved gen` and commit specs/",
-                )
-            boot.workflows.setdefault(q.name, []).append(entry[1])
-        for act_name in q.activities:
-            aentry = sdk.REGISTRY.activities.get(act_name)
-            if aentry is None:
-                raise ProjectError(
-                    f"worker {name!r}: activity {act_name!r} is in the specs but not in the code",
-                    code="PAVED-WORKER-STALE",
-                    fix="run `paved gen` and commit specs/",
-                )
-            boot.activities.setdefault(q.name, []).append(aentry[1])
+        boot.workflows[q.name] = _resolve(name, "workflow", q.workflows, sdk.REGISTRY.workflows)
+        boot.activities[q.name] = _resolve(name, "activity", q.activities, sdk.REGISTRY.activities)
     return boot
+
+
+def _resolve(
+    worker: str, kind: str, names: list[str], table: dict[str, tuple[Any, Any]]
+) -> list[Any]:
+    """The decorated objects behind ``names``; a name the code lost is an error at start."""
+    out = []
+    for type_name in names:
+        entry = table.get(type_name)
+        if entry is None:
+            raise ProjectError(
+                f"worker {worker!r}: {kind} {type_name!r} is in the specs but not in the code",
+                code="PAVED-WORKER-STALE",
+                fix="run `paved gen` and commit specs/",
+            )
+        out.append(entry[1])
+    return out
 
 
 def make_runtime(metrics_port: int | None) -> Runtime | None:

@@ -100,7 +100,12 @@ def _is_map(fd: FieldDescriptor) -> bool:
     )
 
 
-def _children(d: Descriptor) -> list[Descriptor]:
+def _message_fields(d: Descriptor) -> list[tuple[FieldDescriptor, Descriptor, str]]:
+    """``(field, element message type, "one"|"rep"|"map")`` for each message-valued field.
+
+    Map fields are seen through to their value type; scalar-valued maps and
+    search attributes (which stay in the clear) are left out.
+    """
     out = []
     for fd in d.fields:
         if fd.type != FieldDescriptor.TYPE_MESSAGE:
@@ -110,11 +115,16 @@ def _children(d: Descriptor) -> list[Descriptor]:
             v = t.fields_by_name["value"]
             if v.type != FieldDescriptor.TYPE_MESSAGE:
                 continue
-            t = v.message_type
-        if t.full_name == SEARCH_ATTRIBUTES:
-            continue
-        out.append(t)
+            t, kind = v.message_type, "map"
+        else:
+            kind = "rep" if fd.is_repeated else "one"
+        if t.full_name != SEARCH_ATTRIBUTES:
+            out.append((fd, t, kind))
     return out
+
+
+def _children(d: Descriptor) -> list[Descriptor]:
+    return [t for _, t, _ in _message_fields(d)]
 
 
 def _ns_fields(d: Descriptor) -> tuple[str, ...]:
@@ -166,20 +176,9 @@ class Planner:
         plan = Plan(d.full_name, ns_fields=_ns_fields(d), is_failure=d.full_name == FAILURE)
         for name in plan.ns_fields:
             plan.fields[name] = (_NS, "")
-        for fd in d.fields:
-            if fd.type != FieldDescriptor.TYPE_MESSAGE:
-                continue
-            t = fd.message_type
-            if _is_map(fd):
-                v = t.fields_by_name["value"]
-                if v.type != FieldDescriptor.TYPE_MESSAGE:
-                    continue
-                t = v.message_type
-                kind = "map"
-            else:
-                kind = "rep" if fd.is_repeated else "one"
+        for fd, t, kind in _message_fields(d):
             tn = t.full_name
-            if tn == SEARCH_ATTRIBUTES or tn not in relevant:
+            if tn not in relevant:
                 continue
             if tn == PAYLOAD:
                 plan.fields[fd.name] = ({"one": _P1, "rep": _PR, "map": _PM}[kind], tn)

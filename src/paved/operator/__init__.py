@@ -1,3 +1,39 @@
-"""paved.operator"""
+"""The operator: a level-based control loop that turns specs into real resources.
 
-__all__: list[str] = []
+Targets (Temporal namespaces, Temporal Cloud, the proxy policy, workers) implement
+one small interface, ``Target``; the pure ``diff`` decides, the reconciler applies.
+"""
+
+from paved.operator._diff import Rules, diff, field_changes
+from paved.operator._target import (
+    WRITE_OPS,
+    Change,
+    Desired,
+    FieldChange,
+    Inputs,
+    Key,
+    Observed,
+    Op,
+    OperatorError,
+    Snapshot,
+    Target,
+    TerminalError,
+)
+
+__all__ = [
+    "WRITE_OPS",
+    "Change",
+    "Desired",
+    "FieldChange",
+    "Inputs",
+    "Key",
+    "Observed",
+    "Op",
+    "OperatorError",
+    "Rules",
+    "Snapshot",
+    "Target",
+    "TerminalError",
+    "diff",
+    "field_changes",
+]

@@ -17,8 +17,7 @@ from scaffold_helpers import (
 )
 
 import paved
-from paved import specs
-from paved.worker import _scaffold as scaffold
+from paved import scaffold, specs
 
 
 def _env_names(container: dict[str, object]) -> set[str]:

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from paved import specs
-from paved.worker import _scaffold as scaffold
-from paved.worker import _scaffold_yaml as yaml_edit
+from paved import operator, scaffold, specs
+from paved.scaffold import _yaml_edit as yaml_edit
 
 BODY = {"owner": "team-y", "tier": 2, "retention": "7d"}
 
@@ -112,7 +111,7 @@ def _spec(**overrides: object) -> specs.WorkerSpec:
 
 
 def test_manifests_follow_the_worker_spec() -> None:
-    out = scaffold.render_k8s(_spec(), project="gallery", k8s_namespace="art-prod")
+    out = operator.render_k8s(_spec(), project="gallery", k8s_namespace="art-prod")
     assert set(out) == {"deployment.yaml", "service-account.yaml", "hpa.yaml"}
     dep, sa, hpa = (
         yaml.safe_load(out[f]) for f in ("deployment.yaml", "service-account.yaml", "hpa.yaml")
@@ -137,7 +136,7 @@ def test_manifests_follow_the_worker_spec() -> None:
 
 
 def test_zero_replicas_still_gives_a_valid_autoscaler() -> None:
-    out = scaffold.render_k8s(_spec(replicas=0, image=None), project="gallery")
+    out = operator.render_k8s(_spec(replicas=0, image=None), project="gallery")
     dep, hpa = yaml.safe_load(out["deployment.yaml"]), yaml.safe_load(out["hpa.yaml"])
     assert dep["spec"]["replicas"] == 0
     assert hpa["spec"]["minReplicas"] == 1  # Kubernetes rejects 0 without a feature gate

@@ -3,7 +3,9 @@
 The questions (name, owner, namespace, and tier and retention for a new
 namespace) are asked only for values not given as flags, and only when a
 person is at the terminal; scripts pass flags (``--yes`` never asks) and get a
-clear error for a missing one. The work is done by ``paved.worker._scaffold``.
+clear error for a missing one. The work is done by ``paved.scaffold``; the
+Kubernetes manifests by ``paved.operator`` (the two services never import each
+other, so this command hands the one to the other).
 """
 
 from __future__ import annotations
@@ -15,9 +17,8 @@ from typing import Any
 
 import click
 
-from paved import specs
+from paved import operator, scaffold, specs
 from paved._errors import PavedError, ProjectError
-from paved.worker import _scaffold as scaffold
 
 
 def _validated(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -63,9 +64,12 @@ def new() -> None:
 @click.option(
     "--tier",
     type=click.IntRange(0, 3),
-    help="Tier of a new namespace: 0 critical .. 3 best effort [2].",
+    help=f"Tier of a new namespace: 0 critical .. 3 best effort [{specs.DEFAULT_TIER}].",
 )
-@click.option("--retention", help="History retention of a new namespace, e.g. 7d or 72h [7d].")
+@click.option(
+    "--retention",
+    help=f"History retention of a new namespace, e.g. 7d or 72h [{specs.DEFAULT_RETENTION}].",
+)
 @click.option(
     "--project",
     "project_dir",
@@ -155,22 +159,23 @@ def worker(
             "--tier",
             "tier (0 critical .. 3 best effort)",
             _tier,
-            default=scaffold.DEFAULT_TIER,
-            script_default=scaffold.DEFAULT_TIER,
+            default=specs.DEFAULT_TIER,
+            script_default=specs.DEFAULT_TIER,
         )
         retention = value(
             retention,
             "--retention",
             "retention (e.g. 7d, 72h)",
             scaffold.check_retention,
-            default=scaffold.DEFAULT_RETENTION,
-            script_default=scaffold.DEFAULT_RETENTION,
+            default=specs.DEFAULT_RETENTION,
+            script_default=specs.DEFAULT_RETENTION,
         )
 
     result = scaffold.scaffold_worker(
         scaffold.ScaffoldRequest(
             root=root, name=name, owner=owner, namespace=namespace, tier=tier, retention=retention
-        )
+        ),
+        manifests=lambda spec, project: operator.render_k8s(spec, project=project),
     )
     click.secho(f"created worker {name!r} in {result.root}", fg="green")
     for p in result.created:

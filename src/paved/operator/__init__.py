@@ -2,9 +2,11 @@
 
 Targets (Temporal namespaces, Temporal Cloud, the proxy policy, workers) implement
 one small interface, ``Target``; the pure ``diff`` decides, the reconciler applies.
+``render_k8s`` renders a worker's Kubernetes manifests from its spec.
 """
 
 from paved.operator._diff import Rules, diff, field_changes
+from paved.operator._manifests import MANIFEST_FILES, render_k8s
 from paved.operator._target import (
     WRITE_OPS,
     Change,
@@ -21,6 +23,7 @@ from paved.operator._target import (
 )
 
 __all__ = [
+    "MANIFEST_FILES",
     "WRITE_OPS",
     "Change",
     "Desired",
@@ -36,4 +39,5 @@ __all__ = [
     "TerminalError",
     "diff",
     "field_changes",
+    "render_k8s",
 ]

@@ -28,12 +28,13 @@ from paved.sdk._decorators import (
     placement_of,
     workflow,
 )
-from paved.sdk._naming import RuntimeEnv, physical_namespace
+from paved.sdk._naming import NAME_PATTERN, RuntimeEnv, physical_namespace
 
 __all__ = [
     "DEFAULT_MAX_PAYLOAD_BYTES",
     "DEFAULT_TIER",
     "NAMESPACE_TIERS",
+    "NAME_PATTERN",
     "REGISTRY",
     "TEMPORAL_PAYLOAD_LIMIT",
     "TIER_DEFAULTS",

@@ -23,12 +23,13 @@ from temporalio import activity as t_activity
 from temporalio import workflow as t_workflow
 
 from paved._errors import DefinitionError
+from paved.sdk import _naming as naming
 
 ClassT = TypeVar("ClassT", bound=type)
 FnT = TypeVar("FnT", bound=Callable[..., Any])
 
 PLACEMENT_ATTR = "__paved_placement__"
-_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+_NAME_RE = re.compile(naming.NAME_PATTERN)
 _QUEUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 

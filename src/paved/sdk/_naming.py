@@ -11,6 +11,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Final
+
+# The rule for project, namespace and worker names, checked first by the
+# decorators, then by the spec models and ``paved new worker``: lower-case
+# letters, digits and '-', starting with a letter, at most 63 characters (a DNS
+# label, so a name fits in Kubernetes objects and physical namespace names).
+NAME_PATTERN: Final = r"^[a-z][a-z0-9-]{0,62}$"
 
 
 def physical_namespace(logical: str, region: str, environment: str) -> str:

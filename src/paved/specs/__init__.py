@@ -1,5 +1,12 @@
 """Spec models and their generation from code (``paved gen``)."""
 
+from paved.specs._defaults import (
+    DEFAULT_RETENTION,
+    DEFAULT_TIER,
+    TIERS,
+    WORKER_HTTP_PORT,
+    WORKER_UID,
+)
 from paved.specs._model import (
     SPEC_VERSION,
     NamespaceConfig,
@@ -22,9 +29,14 @@ from paved.specs._project import PROJECT_FILE, SPEC_FILES, Project, Specs
 from paved.specs._yamlio import dump, load_model
 
 __all__ = [
+    "DEFAULT_RETENTION",
+    "DEFAULT_TIER",
     "PROJECT_FILE",
     "SPEC_FILES",
     "SPEC_VERSION",
+    "TIERS",
+    "WORKER_HTTP_PORT",
+    "WORKER_UID",
     "NamespaceConfig",
     "NamespaceSpec",
     "NamespacesFile",

@@ -14,8 +14,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from paved import sdk
+from paved.specs import _defaults as defaults
+
 SPEC_VERSION = 1
-_NAME = r"^[a-z][a-z0-9-]{0,62}$"
+_NAME = sdk.NAME_PATTERN
 _RETENTION = re.compile(r"^(\d+)\s*([dh]?)$")
 
 
@@ -38,8 +41,8 @@ class NamespaceConfig(_Strict):
     """A logical namespace as written in ``paved.yaml``."""
 
     owner: str = Field(min_length=1)
-    tier: int = Field(default=2, ge=0, le=3)
-    retention: str | int = "7d"
+    tier: int = Field(default=defaults.DEFAULT_TIER, ge=min(defaults.TIERS), le=max(defaults.TIERS))
+    retention: str | int = defaults.DEFAULT_RETENTION
     regions: list[str] | None = None
     environments: list[str] | None = None
     rate_limit: RateLimit = RateLimit()

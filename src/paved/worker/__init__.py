@@ -1,5 +1,4 @@
-"""Managed workers: bootstrap from specs, tuned temporalio Workers, health and metrics,
-and the ``paved new worker`` scaffolder."""
+"""Managed workers: bootstrap from specs, tuned temporalio Workers, health and metrics."""
 
 from paved.worker._http import derived_metrics
 from paved.worker._runtime import (
@@ -9,17 +8,12 @@ from paved.worker._runtime import (
     build_workers,
     run,
 )
-from paved.worker._scaffold import ScaffoldRequest, ScaffoldResult, render_k8s, scaffold_worker
 
 __all__ = [
     "SANDBOX_PASSTHROUGH",
     "Bootstrap",
-    "ScaffoldRequest",
-    "ScaffoldResult",
     "bootstrap",
     "build_workers",
     "derived_metrics",
-    "render_k8s",
     "run",
-    "scaffold_worker",
 ]

@@ -7,11 +7,14 @@ namespace ``N`` it writes, from the Jinja templates under ``templates/``:
     <pkg>/__init__.py, models.py, activities.py, workflows.py   stubs (pkg = W with '-' -> '_')
     tests/test_<pkg>.py                                         their tests, on a real dev server
     deploy/W/Dockerfile                                         the golden image
-    deploy/W/k8s/{deployment,service-account,hpa}.yaml         rendered from W's WorkerSpec
+    deploy/W/k8s/*.yaml                                         the caller's manifests
 
 and adds ``N`` (if new), ``W`` and ``<pkg>`` to ``paved.yaml`` by inserting text,
 so that the file's comments and layout survive. Then it runs the ``paved gen``
-logic, so specs/ list the new worker, and renders the manifests from its spec.
+logic, so specs/ list the new worker, and asks the caller's ``manifests``
+function (``paved.operator.render_k8s`` from ``paved new worker``) for the
+worker's manifests: scaffold and operator are services of one layer and never
+import each other, so the CLI hands one to the other.
 
 Nothing is overwritten: every target is checked before the first write, and if
 ``gen`` fails after the files are written, they are removed and ``paved.yaml``
@@ -23,7 +26,7 @@ from __future__ import annotations
 import keyword
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,13 +34,12 @@ from typing import Any
 import jinja2
 import yaml
 
-from paved import specs
+from paved import sdk, specs
 from paved._errors import PavedError, ProjectError
-from paved.worker import _scaffold_yaml as yaml_edit
+from paved.scaffold import _yaml_edit as yaml_edit
 
-# The decorators' rule for namespace and worker names (paved.sdk, paved.specs);
-# tests/scaffold pins that both agree.
-NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+# The decorators' rule for namespace and worker names (one home: paved.sdk).
+NAME_RE = re.compile(sdk.NAME_PATTERN)
 # A Kubernetes label value: the owner is put on every object for paging.
 OWNER_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
 # Package names that would shadow something the worker itself imports.
@@ -45,11 +47,8 @@ _RESERVED_PACKAGES = frozenset(
     {"paved", "temporalio", "pydantic", "tests", "test", "deploy", "specs"}
 )
 
-DEFAULT_TIER = 2
-DEFAULT_RETENTION = "7d"
-HTTP_PORT = 8080
-CONTAINER_UID = 10001
-K8S_FILES = ("deployment.yaml", "service-account.yaml", "hpa.yaml")
+# Renders a worker's manifests, ``{file name: YAML}``, from its spec and the project name.
+ManifestRenderer = Callable[[specs.WorkerSpec, str], Mapping[str, str]]
 
 
 @dataclass(frozen=True)
@@ -68,8 +67,8 @@ class ScaffoldRequest:
     name: str
     owner: str
     namespace: str
-    tier: int = DEFAULT_TIER
-    retention: str = DEFAULT_RETENTION
+    tier: int = specs.DEFAULT_TIER
+    retention: str = specs.DEFAULT_RETENTION
 
 
 @dataclass
@@ -118,7 +117,7 @@ def check_owner(value: str) -> str:
 
 
 def check_tier(value: int) -> int:
-    if value not in (0, 1, 2, 3):
+    if value not in specs.TIERS:
         raise ProjectError(
             f"tier {value!r} is not a tier",
             code="PAVED-NEW-TIER",
@@ -172,12 +171,11 @@ def _yaml_scalar(v: Any) -> str:
 
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("paved.worker", "templates"),
+        loader=jinja2.PackageLoader("paved.scaffold", "templates"),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
     )
-    # Manifests quote strings with `tojson` (a JSON string is a YAML string);
     # paved.yaml uses `y`, which quotes only when YAML needs it.
     env.filters["y"] = _yaml_scalar
     return env
@@ -185,42 +183,6 @@ def _env() -> jinja2.Environment:
 
 def _render(name: str, **ctx: Any) -> str:
     return _env().get_template(name).render(**ctx)
-
-
-def render_k8s(
-    spec: specs.WorkerSpec,
-    *,
-    project: str,
-    image: str | None = None,
-    k8s_namespace: str | None = None,
-) -> dict[str, str]:
-    """The worker's Kubernetes manifests, ``{file name: YAML}``, from its spec.
-
-    Replicas, owner, tier, queues and graceful shutdown come from ``spec``; the
-    image defaults to ``spec.image`` or ``<worker>:latest``; the Kubernetes
-    namespace defaults to the logical namespace.
-    """
-    min_replicas = max(1, spec.replicas)
-    ctx = {
-        "spec": spec,
-        "project": project,
-        "image": image or spec.image or f"{spec.name}:latest",
-        "k8s_namespace": k8s_namespace or spec.namespace,
-        "owner_label": spec.owner
-        if OWNER_RE.match(spec.owner)
-        else re.sub(r"[^A-Za-z0-9._-]", "_", spec.owner)[:63],
-        "http_port": HTTP_PORT,
-        "uid": CONTAINER_UID,
-        "grace_seconds": int(spec.tuning.graceful_shutdown_seconds) + 10,
-        "cpu_request": "250m",
-        "memory_request": "256Mi",
-        "memory_limit": "1Gi",
-        "min_replicas": min_replicas,
-        "max_replicas": max(10, 4 * min_replicas),
-        "cpu_target": 70,
-        "slot_target": "800m",
-    }
-    return {f: _render(f"k8s/{f}.j2", **ctx) for f in K8S_FILES}
 
 
 # ----- plan: everything computed and checked before the first write ------------------
@@ -299,21 +261,17 @@ def _plan(req: ScaffoldRequest) -> _Plan:
         "input_model": f"{camel}Request",
         "output_model": f"{camel}Result",
         "image": f"{req.name}:latest",
-        "http_port": HTTP_PORT,
-        "uid": CONTAINER_UID,
+        "http_port": specs.WORKER_HTTP_PORT,
+        "uid": specs.WORKER_UID,
     }
     plan = _Plan(root=root, project=project)
     for module in ("__init__", "models", "activities", "workflows"):
-        plan.create[root / pkg / f"{module}.py"] = _render(
-            f"scaffold/package/{module}.py.j2", **ctx
-        )
-    plan.create[root / "tests" / f"test_{pkg}.py"] = _render("scaffold/test_worker.py.j2", **ctx)
-    plan.create[root / "deploy" / req.name / "Dockerfile"] = _render(
-        "scaffold/Dockerfile.j2", **ctx
-    )
+        plan.create[root / pkg / f"{module}.py"] = _render(f"package/{module}.py.j2", **ctx)
+    plan.create[root / "tests" / f"test_{pkg}.py"] = _render("test_worker.py.j2", **ctx)
+    plan.create[root / "deploy" / req.name / "Dockerfile"] = _render("Dockerfile.j2", **ctx)
 
     if existing is None:
-        plan.create[project_file] = _render("scaffold/paved.yaml.j2", **ctx)
+        plan.create[project_file] = _render("paved.yaml.j2", **ctx)
     else:
         old = project_file.read_text(encoding="utf-8")
         new = old
@@ -339,7 +297,7 @@ def _plan(req: ScaffoldRequest) -> _Plan:
         plan.modify[project_file] = (old, new)
 
     if not (root / "pyproject.toml").exists():
-        plan.create[root / "pyproject.toml"] = _render("scaffold/pyproject.toml.j2", **ctx)
+        plan.create[root / "pyproject.toml"] = _render("pyproject.toml.j2", **ctx)
     elif not (root / pkg).exists():
         plan.notes.append(
             f"pyproject.toml exists: make sure it packages {pkg!r} (the Dockerfile pip-installs the project)"
@@ -430,8 +388,15 @@ class _Transaction:
                 d.rmdir()
 
 
-def scaffold_worker(req: ScaffoldRequest) -> ScaffoldResult:
+def scaffold_worker(
+    req: ScaffoldRequest, *, manifests: ManifestRenderer | None = None
+) -> ScaffoldResult:
     """Generate worker ``req.name`` in project ``req.root``; see the module docstring.
+
+    ``manifests(spec, project)`` renders the worker's deployment files into
+    ``deploy/<name>/k8s/`` (``paved new worker`` passes
+    ``lambda spec, project: paved.operator.render_k8s(spec, project=project)``);
+    without it no manifests are written.
 
     Raises:
         ProjectError: a bad name/owner/tier/retention (``PAVED-NEW-NAME`` ...),
@@ -454,10 +419,10 @@ def scaffold_worker(req: ScaffoldRequest) -> ScaffoldResult:
             raise ProjectError(
                 f"`paved gen` did not produce worker {req.name!r}", code="PAVED-NEW-GEN"
             )
-        manifests = render_k8s(spec, project=plan.project)
-        k8s_dir = plan.root / "deploy" / req.name / "k8s"
-        for name, text in manifests.items():
-            tx.create(k8s_dir / name, text)
+        if manifests is not None:
+            k8s_dir = plan.root / "deploy" / req.name / "k8s"
+            for name, text in manifests(spec, plan.project).items():
+                tx.create(k8s_dir / name, text)
         specs_written = project.write_specs(files)
     except PavedError as e:
         tx.rollback()
@@ -494,10 +459,11 @@ def next_steps(result: ScaffoldResult) -> Iterator[tuple[str, str]]:
     yield "paved dev", "run Temporal, the proxy and every worker locally"
     yield f"paved worker run {w}", "run only this worker (PAVED_ADDRESS, PAVED_REGION, PAVED_ENV)"
     yield f"docker build -f deploy/{w}/Dockerfile -t {w}:latest .", "build the golden image"
-    yield (
-        f"kubectl apply -f deploy/{w}/k8s/",
-        "deploy it (after `paved gen` changes, re-render the manifests)",
-    )
+    if any(p.parts[:3] == ("deploy", w, "k8s") for p in result.created):
+        yield (
+            f"kubectl apply -f deploy/{w}/k8s/",
+            "deploy it (after `paved gen` changes, re-render the manifests)",
+        )
     yield (
         f"git add paved.yaml specs/ {pkg}/ tests/test_{pkg}.py deploy/{w}/ && git commit",
         "commit the code, paved.yaml and specs/ together",

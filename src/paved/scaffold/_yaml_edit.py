@@ -1,6 +1,6 @@
 """Adding entries to a hand-written ``paved.yaml`` without re-dumping it.
 
-Used by ``paved.worker._scaffold``. A team's ``paved.yaml`` carries comments and
+Used by ``paved.scaffold._scaffold``. A team's ``paved.yaml`` carries comments and
 a layout they chose; loading and dumping it with PyYAML would drop the comments
 and reorder keys. Instead these functions find where a top-level section ends
 (PyYAML's node tree keeps the position of every node) and insert text there, in

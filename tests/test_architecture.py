@@ -74,5 +74,15 @@ def test_cli_help_lists_the_design_commands() -> None:
     from paved.cli import cli
 
     out = CliRunner().invoke(cli, ["--help"]).output
-    for command in ("gen", "dev", "worker", "new", "status", "proxy", "codec-server", "keys", "temporal"):
+    for command in (
+        "gen",
+        "dev",
+        "worker",
+        "new",
+        "status",
+        "proxy",
+        "codec-server",
+        "keys",
+        "temporal",
+    ):
         assert f"  {command}" in out, command

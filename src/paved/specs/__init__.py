@@ -1,5 +1,12 @@
 """Spec models and their generation from code (``paved gen``)."""
 
+from paved.specs._clusters import (
+    AutoscalerConfig,
+    ClusterConfig,
+    KubernetesEndpoint,
+    TemporalEndpoint,
+    cluster_for,
+)
 from paved.specs._defaults import (
     DEFAULT_RETENTION,
     DEFAULT_TIER,
@@ -37,6 +44,9 @@ __all__ = [
     "TIERS",
     "WORKER_HTTP_PORT",
     "WORKER_UID",
+    "AutoscalerConfig",
+    "ClusterConfig",
+    "KubernetesEndpoint",
     "NamespaceConfig",
     "NamespaceSpec",
     "NamespacesFile",
@@ -47,12 +57,14 @@ __all__ = [
     "RateLimit",
     "ServiceConfig",
     "Specs",
+    "TemporalEndpoint",
     "TypeSpec",
     "WorkerConfig",
     "WorkerSpec",
     "WorkerTuning",
     "WorkersFile",
     "WorkflowsFile",
+    "cluster_for",
     "dump",
     "load_model",
     "retention_days",

@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from paved.specs._clusters import AutoscalerConfig, ClusterConfig, cluster_problems
 
 from paved import sdk
 from paved.specs import _defaults as defaults
@@ -106,6 +108,10 @@ class WorkerConfig(_Strict):
     replicas: int = Field(default=1, ge=0)
     tuning: WorkerTuning = WorkerTuning()
     image: str | None = None
+    autoscaler: AutoscalerConfig | None = Field(
+        default=None,
+        description="Kubernetes autoscaler (hpa or keda); default: the project's `autoscaler`",
+    )
 
 
 class ServiceConfig(_Strict):
@@ -136,6 +142,33 @@ class ProjectConfig(_Strict):
     workers: dict[str, WorkerConfig] = Field(default_factory=dict)
     max_payload_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
     services: dict[str, ServiceConfig] = Field(default_factory=dict)
+    clusters: dict[str, ClusterConfig] = Field(
+        default_factory=dict,
+        description="Temporal (and Kubernetes) clusters per region/environment; "
+        "default: the one Temporal the proxy and operator are given",
+    )
+    autoscaler: AutoscalerConfig | None = Field(
+        default=None, description="default Kubernetes autoscaler of every worker"
+    )
+
+    @model_validator(mode="after")
+    def _clusters_cover_regions(self) -> ProjectConfig:
+        pairs = [(r, e) for r in self.regions for e in self.environments]
+        for ns in self.namespaces.values():
+            pairs += [
+                (r, e)
+                for r in ns.regions or self.regions
+                for e in ns.environments or self.environments
+            ]
+        problems = cluster_problems(self.clusters, pairs)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def autoscaler_of(self, worker: str) -> AutoscalerConfig:
+        """The autoscaler of ``worker``: its own, else the project's, else none."""
+        w = self.workers.get(worker)
+        return (w.autoscaler if w else None) or self.autoscaler or AutoscalerConfig()
 
 
 # ----- generated specs -------------------------------------------------------------

@@ -1,0 +1,200 @@
+"""Clusters and autoscalers as declared in ``paved.yaml``.
+
+A project that runs in more than one place declares its clusters: for each
+region (and optionally a subset of environments) the Temporal frontend that
+holds the physical namespaces of that region (a self-hosted cluster or a
+Temporal Cloud endpoint), and optionally the Kubernetes cluster where the
+workers of that region run::
+
+    clusters:
+      eu:
+        region: eu
+        temporal:
+          address: eu-west-1.aws.api.temporal.io:7233   # Temporal Cloud, API key
+          tls: true
+          api_key_env: PAVED_EU_TEMPORAL_API_KEY
+        kubernetes:
+          context: prod-eu            # kubeconfig context
+          proxy_address: paved-proxy.paved.svc:7233
+      us:
+        region: us
+        environments: [prod]
+        temporal: {address: temporal.us.internal:7233, ca_file: /etc/paved/us-ca.pem}
+
+Without ``clusters:`` everything goes to the one Temporal the proxy and the
+operator are started with (the behaviour before clusters existed).
+
+The operator creates each physical namespace in the cluster its region maps to;
+the proxy sends each call to the cluster of the physical namespace it routes to.
+Secrets are never written here: an API key is named by its source (an
+environment variable or a file), read by the process that needs it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from paved._errors import ProjectError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TemporalEndpoint(_Strict):
+    """How to reach one Temporal (dev server, self-hosted cluster or Temporal Cloud)."""
+
+    address: str = Field(min_length=3, description="host:port of the Temporal frontend")
+    tls: bool = Field(default=False, description="use TLS (implied by ca_file/cert_file)")
+    ca_file: str | None = None
+    cert_file: str | None = Field(default=None, description="client certificate (mTLS)")
+    key_file: str | None = Field(default=None, description="client key (mTLS)")
+    server_name: str | None = None
+    api_key_env: str | None = Field(
+        default=None,
+        description="environment variable holding the API key (sent as `authorization: Bearer`)",
+    )
+    api_key_file: str | None = Field(default=None, description="file holding the API key")
+    cloud: bool = Field(
+        default=False,
+        description="Temporal Cloud: namespaces are managed through the Cloud Operations API",
+    )
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> TemporalEndpoint:
+        if self.api_key_env and self.api_key_file:
+            raise ValueError("set api_key_env or api_key_file, not both")
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("mTLS needs both cert_file and key_file")
+        return self
+
+    def api_key(self) -> str | None:
+        """The API key from its declared source, read now (never stored in the config)."""
+        if self.api_key_env:
+            value = os.environ.get(self.api_key_env)
+            if not value:
+                raise ProjectError(
+                    f"API key for Temporal at {self.address}: environment variable "
+                    f"{self.api_key_env} is not set",
+                    code="PAVED-CLUSTER-API-KEY",
+                    fix=f"export {self.api_key_env}=<key> for this process, or change "
+                    "clusters.<name>.temporal.api_key_env in paved.yaml",
+                )
+            return value
+        if self.api_key_file:
+            try:
+                return Path(self.api_key_file).expanduser().read_text(encoding="utf-8").strip()
+            except OSError as e:
+                raise ProjectError(
+                    f"API key for Temporal at {self.address}: {self.api_key_file} cannot be "
+                    f"read ({e.strerror})",
+                    code="PAVED-CLUSTER-API-KEY",
+                    fix="create the file (mode 0600) or fix clusters.<name>.temporal.api_key_file",
+                ) from None
+        return None
+
+
+class KubernetesEndpoint(_Strict):
+    """Where a region's managed workers run in Kubernetes."""
+
+    context: str | None = Field(default=None, description="kubeconfig context (default: current)")
+    kubeconfig: str | None = Field(default=None, description="kubeconfig file (default: standard)")
+    server: str | None = Field(
+        default=None, description="API server URL, instead of a kubeconfig (tests, in-cluster)"
+    )
+    namespace: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        description="Kubernetes namespace of the workers (default: the logical namespace)",
+    )
+    proxy_address: str = Field(
+        default="paved-proxy:7233",
+        description="the Paved proxy the workers of this cluster connect to",
+    )
+
+
+class ClusterConfig(_Strict):
+    """One cluster: a region (and some or all environments) and where it runs."""
+
+    region: str = Field(min_length=1)
+    environments: list[str] | None = Field(
+        default=None, description="environments served here (default: all)"
+    )
+    temporal: TemporalEndpoint
+    kubernetes: KubernetesEndpoint | None = None
+
+    def serves(self, region: str, environment: str) -> bool:
+        return region == self.region and (
+            self.environments is None or environment in self.environments
+        )
+
+
+AutoscalerKind = Literal["none", "hpa", "keda"]
+
+
+class AutoscalerConfig(_Strict):
+    """How a worker's replicas scale in Kubernetes (``workers.<name>.autoscaler``).
+
+    ``hpa``: a HorizontalPodAutoscaler on CPU and on the worker's slot
+    utilisation (the Prometheus gauge ``paved_worker_slot_utilization``, served
+    by a custom-metrics adapter). ``keda``: a KEDA ScaledObject with the Temporal
+    scaler on the task-queue backlog (KEDA >= 2.17). Either way the operator
+    stops writing ``replicas`` once the autoscaler object exists.
+    """
+
+    kind: AutoscalerKind = "none"
+    min_replicas: int = Field(default=1, ge=0, description="KEDA may scale to zero; HPA needs 1")
+    max_replicas: int = Field(default=10, ge=1)
+    target_slot_utilization: float = Field(
+        default=0.8, gt=0, le=1, description="hpa: average slot utilisation per pod"
+    )
+    target_backlog_per_replica: int = Field(
+        default=5, ge=1, description="keda: task-queue backlog per replica (targetQueueSize)"
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AutoscalerConfig:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"min_replicas {self.min_replicas} is above max_replicas {self.max_replicas}"
+            )
+        if self.kind == "hpa" and self.min_replicas < 1:
+            raise ValueError("an HPA cannot scale to zero: use min_replicas >= 1 or kind: keda")
+        return self
+
+
+def cluster_for(
+    clusters: dict[str, ClusterConfig], region: str, environment: str
+) -> tuple[str, ClusterConfig] | None:
+    """The (name, cluster) serving ``region``/``environment``, or None if none is declared."""
+    for name in sorted(clusters):
+        c = clusters[name]
+        if c.serves(region, environment):
+            return name, c
+    return None
+
+
+def cluster_problems(
+    clusters: dict[str, ClusterConfig], pairs: list[tuple[str, str]]
+) -> list[str]:
+    """Why the clusters do not serve each (region, environment) exactly once (when any is declared)."""
+    if not clusters:
+        return []
+    problems = []
+    for region, env in sorted(set(pairs)):
+        owners = sorted(n for n, c in clusters.items() if c.serves(region, env))
+        if not owners:
+            problems.append(
+                f"no cluster serves region {region!r}, environment {env!r}: add a cluster with "
+                f"`region: {region}` under `clusters:` (or list {env!r} in its environments)"
+            )
+        elif len(owners) > 1:
+            problems.append(
+                f"clusters {', '.join(owners)} all serve region {region!r}, environment "
+                f"{env!r}: give each cluster its own region, or split the environments"
+            )
+    return problems

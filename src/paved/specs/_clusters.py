@@ -101,11 +101,11 @@ class TemporalEndpoint(_Strict):
 class KubernetesEndpoint(_Strict):
     """Where a region's managed workers run in Kubernetes."""
 
-    context: str | None = Field(default=None, description="kubeconfig context (default: current)")
-    kubeconfig: str | None = Field(default=None, description="kubeconfig file (default: standard)")
-    server: str | None = Field(
-        default=None, description="API server URL, instead of a kubeconfig (tests, in-cluster)"
+    context: str | None = Field(
+        default=None,
+        description="kubeconfig context (default: current; in a pod: its ServiceAccount)",
     )
+    kubeconfig: str | None = Field(default=None, description="kubeconfig file (default: standard)")
     namespace: str | None = Field(
         default=None,
         pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
@@ -178,9 +178,7 @@ def cluster_for(
     return None
 
 
-def cluster_problems(
-    clusters: dict[str, ClusterConfig], pairs: list[tuple[str, str]]
-) -> list[str]:
+def cluster_problems(clusters: dict[str, ClusterConfig], pairs: list[tuple[str, str]]) -> list[str]:
     """Why the clusters do not serve each (region, environment) exactly once (when any is declared)."""
     if not clusters:
         return []

@@ -14,9 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from paved.specs._clusters import AutoscalerConfig, ClusterConfig, cluster_problems
-
 from paved import sdk
+from paved.specs import _clusters
 from paved.specs import _defaults as defaults
 
 SPEC_VERSION = 1
@@ -108,7 +107,7 @@ class WorkerConfig(_Strict):
     replicas: int = Field(default=1, ge=0)
     tuning: WorkerTuning = WorkerTuning()
     image: str | None = None
-    autoscaler: AutoscalerConfig | None = Field(
+    autoscaler: _clusters.AutoscalerConfig | None = Field(
         default=None,
         description="Kubernetes autoscaler (hpa or keda); default: the project's `autoscaler`",
     )
@@ -142,12 +141,12 @@ class ProjectConfig(_Strict):
     workers: dict[str, WorkerConfig] = Field(default_factory=dict)
     max_payload_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
     services: dict[str, ServiceConfig] = Field(default_factory=dict)
-    clusters: dict[str, ClusterConfig] = Field(
+    clusters: dict[str, _clusters.ClusterConfig] = Field(
         default_factory=dict,
         description="Temporal (and Kubernetes) clusters per region/environment; "
         "default: the one Temporal the proxy and operator are given",
     )
-    autoscaler: AutoscalerConfig | None = Field(
+    autoscaler: _clusters.AutoscalerConfig | None = Field(
         default=None, description="default Kubernetes autoscaler of every worker"
     )
 
@@ -160,15 +159,15 @@ class ProjectConfig(_Strict):
                 for r in ns.regions or self.regions
                 for e in ns.environments or self.environments
             ]
-        problems = cluster_problems(self.clusters, pairs)
+        problems = _clusters.cluster_problems(self.clusters, pairs)
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
-    def autoscaler_of(self, worker: str) -> AutoscalerConfig:
+    def autoscaler_of(self, worker: str) -> _clusters.AutoscalerConfig:
         """The autoscaler of ``worker``: its own, else the project's, else none."""
         w = self.workers.get(worker)
-        return (w.autoscaler if w else None) or self.autoscaler or AutoscalerConfig()
+        return (w.autoscaler if w else None) or self.autoscaler or _clusters.AutoscalerConfig()
 
 
 # ----- generated specs -------------------------------------------------------------

@@ -127,6 +127,52 @@ class ServiceConfig(_Strict):
     description: str = ""
 
 
+class StuckConfig(_Strict):
+    """Thresholds of the stuck-workflow detector (``paved stuck``)."""
+
+    max_activity_attempts: int = Field(
+        default=5, ge=1, description="a pending activity past this attempt is stuck"
+    )
+    heartbeat_stale_seconds: float = Field(
+        default=120.0, gt=0, description="a heartbeating activity silent this long is stuck"
+    )
+    long_running_factor: float = Field(
+        default=5.0, gt=1, description="running longer than factor x the type's p95 duration"
+    )
+    min_running_seconds: float = Field(
+        default=300.0, ge=0, description="never call a workflow younger than this long-running"
+    )
+    workflow_task_problems: int = Field(
+        default=3,
+        ge=1,
+        description="consecutive workflow-task failures before Temporal sets TemporalReportedProblems (set in local mode)",
+    )
+
+
+class OwnerRoute(_Strict):
+    """Where an owning team's alerts go (Alertmanager receiver settings)."""
+
+    webhook_url: str | None = None
+    slack_channel: str | None = None
+
+
+class ObservabilityConfig(_Strict):
+    """Links, alert routing and detector thresholds (``observability:`` in ``paved.yaml``).
+
+    URL templates take ``{namespace}``, ``{workflow_id}``, ``{run_id}``,
+    ``{trace_id}`` and ``{workflow_type}``; unset, ``paved dev`` points them at its
+    own page. They become links in each workflow's details in the Temporal UI.
+    """
+
+    logs_url: str | None = None
+    trace_url: str | None = None
+    ui_url: str | None = Field(
+        default=None, description="Temporal UI base URL for links (default: the dev server's UI)"
+    )
+    owners: dict[str, OwnerRoute] = Field(default_factory=dict)
+    stuck: StuckConfig = StuckConfig()
+
+
 class ProjectConfig(_Strict):
     """``paved.yaml``."""
 
@@ -141,6 +187,7 @@ class ProjectConfig(_Strict):
     workers: dict[str, WorkerConfig] = Field(default_factory=dict)
     max_payload_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
     services: dict[str, ServiceConfig] = Field(default_factory=dict)
+    observability: ObservabilityConfig = ObservabilityConfig()
     clusters: dict[str, _clusters.ClusterConfig] = Field(
         default_factory=dict,
         description="Temporal (and Kubernetes) clusters per region/environment; "

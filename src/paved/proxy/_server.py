@@ -55,7 +55,7 @@ from temporalio.api.enums.v1 import ResourceExhaustedCause, ResourceExhaustedSco
 from temporalio.api.errordetails.v1 import ResourceExhaustedFailure
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, DescribeNamespaceResponse
 
-from paved import codec
+from paved import codec, sdk
 from paved._errors import AuthError, PavedError, RuntimeSetupError
 from paved.auth import Policy, Principal, Route, Routes
 from paved.proxy import _methods as methods
@@ -504,7 +504,9 @@ class ProxyServer:
         code = "OK"
         reason = ""
         try:
-            return await self._handle(m, raw, ctx, call)
+            # Joins the caller's trace when it sent `traceparent` (paved.sdk tracing).
+            with sdk.server_span(f"proxy {m.name}", ctx.invocation_metadata()):
+                return await self._handle(m, raw, ctx, call)
         except Reject as r:
             code = r.code.name
             reason = r.details if r.code != grpc.StatusCode.UNKNOWN else ""

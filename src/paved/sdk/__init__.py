@@ -29,6 +29,16 @@ from paved.sdk._decorators import (
     workflow,
 )
 from paved.sdk._naming import NAME_PATTERN, RuntimeEnv, physical_namespace
+from paved.sdk._tracing import (
+    JsonLogFormatter,
+    LinksInterceptor,
+    current_trace_id,
+    render_links,
+    server_span,
+    setup_logging,
+    setup_tracing,
+    tracing_enabled,
+)
 
 __all__ = [
     "DEFAULT_MAX_PAYLOAD_BYTES",
@@ -39,6 +49,8 @@ __all__ = [
     "TEMPORAL_PAYLOAD_LIMIT",
     "TIER_DEFAULTS",
     "ChainCodec",
+    "JsonLogFormatter",
+    "LinksInterceptor",
     "Placement",
     "Registry",
     "RuntimeEnv",
@@ -48,6 +60,7 @@ __all__ = [
     "activity_options",
     "check_placements",
     "connect",
+    "current_trace_id",
     "data_converter",
     "default_activity_queue",
     "default_codec",
@@ -55,7 +68,12 @@ __all__ = [
     "execute_activity",
     "physical_namespace",
     "placement_of",
+    "render_links",
+    "server_span",
+    "setup_logging",
+    "setup_tracing",
     "start_activity",
     "state_dir",
+    "tracing_enabled",
     "workflow",
 ]

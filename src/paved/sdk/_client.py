@@ -18,6 +18,7 @@ from temporalio.converter import PayloadCodec
 
 from paved.sdk import _converter as converter
 from paved.sdk import _naming as naming
+from paved.sdk import _tracing as tracing
 
 AUTO = "auto"
 
@@ -84,5 +85,10 @@ async def connect(
     # Explicit: temporalio turns TLS on by itself when an API key is given, which
     # is right for Temporal Cloud and wrong for a local proxy on loopback.
     kwargs["tls"] = env.tls
+    # Tracing and log/trace links (PAVED_TRACING, PAVED_LOGS_URL, ...): outermost first,
+    # so the links interceptor runs inside temporalio's StartWorkflow span.
+    chain = tracing.interceptors(namespace) + list(connect_kwargs.pop("interceptors", []))
+    if chain:
+        kwargs["interceptors"] = chain
     kwargs.update(connect_kwargs)
     return await Client.connect(env.address, **kwargs)

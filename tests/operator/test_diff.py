@@ -154,6 +154,12 @@ TABLE = [
         [("a", Op.NONE), ("a/Color", Op.DELETE)],
     ),
     Row(
+        "desired child of a parent that is not owned -> held with it",
+        [ns("a"), Desired(SA, "a/Color", {"type": "Keyword"}, parent=(NS, "a"))],
+        [obs("a", owned=False)],
+        [("a", Op.HOLD), ("a/Color", Op.HOLD)],
+    ),
+    Row(
         "child not owned (someone else added it) -> untouched",
         [ns("a")],
         [obs("a"), Observed(SA, "a/Color", {"type": "Keyword"}, owned=False, parent=(NS, "a"))],

@@ -6,7 +6,13 @@ one small interface, ``Target``; the pure ``diff`` decides, the reconciler appli
 """
 
 from paved.operator._diff import Rules, diff, field_changes
+from paved.operator._identity import PolicyTarget, desired_policy
+from paved.operator._lease import FileLease, Lease, RedisLease
 from paved.operator._manifests import MANIFEST_FILES, render_k8s
+from paved.operator._metrics import Metrics
+from paved.operator._operator import Operator, OperatorSettings, load_inputs
+from paved.operator._reconcile import Backoff, ObjectStatus, PassResult, Reconciler, TargetResult
+from paved.operator._status import read_status, status_lines, status_path, write_status
 from paved.operator._target import (
     WRITE_OPS,
     Change,
@@ -21,23 +27,44 @@ from paved.operator._target import (
     Target,
     TerminalError,
 )
+from paved.operator._temporal import TemporalNamespaces, namespace_objects
 
 __all__ = [
     "MANIFEST_FILES",
     "WRITE_OPS",
+    "Backoff",
     "Change",
     "Desired",
     "FieldChange",
+    "FileLease",
     "Inputs",
     "Key",
+    "Lease",
+    "Metrics",
+    "ObjectStatus",
     "Observed",
     "Op",
+    "Operator",
     "OperatorError",
+    "OperatorSettings",
+    "PassResult",
+    "PolicyTarget",
+    "Reconciler",
+    "RedisLease",
     "Rules",
     "Snapshot",
     "Target",
+    "TargetResult",
+    "TemporalNamespaces",
     "TerminalError",
+    "desired_policy",
     "diff",
     "field_changes",
+    "load_inputs",
+    "namespace_objects",
+    "read_status",
     "render_k8s",
+    "status_lines",
+    "status_path",
+    "write_status",
 ]

@@ -14,7 +14,8 @@ Safety rules live here, in one place, so they are tested as a table
 - kinds in ``deprecate_first`` are marked deprecated, then deleted only after
   ``grace_seconds``, and only when nothing is in use (open workflows) unless
   ``force``; unknown use (``in_use is None``) never deletes, even forced;
-- a child (search attribute) of a parent that is going away is left to it;
+- a child (search attribute) of a parent that is going away is left to it,
+  and a desired child of a held parent (not owned, unreadable) is held too;
 - an owned object that is desired again loses its deprecation mark.
 """
 
@@ -77,22 +78,34 @@ def diff(desired: Sequence[Desired], snapshot: Snapshot, rules: Rules) -> list[C
         wanted[d.key] = d
     forward: list[Change] = []
     backward: list[Change] = []
+    order = {k: i for i, k in enumerate(rules.kinds)}
 
-    for key, d in wanted.items():
+    def rank(c: Change | Desired) -> tuple[int, str]:
+        return (order.get(c.kind, len(order)), c.name)
+
+    held: dict[Key, str] = {}  # desired parents that get no write: their children wait
+    for d in sorted(wanted.values(), key=rank):
+        key = d.key
         if key in snapshot.errors:
-            forward.append(_hold(d, None, f"read failed: {snapshot.errors[key]}"))
+            held[key] = f"read failed: {snapshot.errors[key]}"
+            forward.append(_hold(d, None, held[key]))
+            continue
+        if d.parent is not None and d.parent in held:
+            why = f"{d.parent[0]} {d.parent[1]} is held ({held[d.parent]})"
+            forward.append(_hold(d, observed.get(key), why))
+            held[key] = why
             continue
         o = observed.get(key)
         if o is None:
             if snapshot.complete:
                 forward.append(Change(d.kind, d.name, Op.CREATE, desired=d))
             else:
-                forward.append(_hold(d, None, "absent from an incomplete read; not created"))
+                held[key] = "absent from an incomplete read; not created"
+                forward.append(_hold(d, None, held[key]))
             continue
         if not o.owned:
-            forward.append(
-                _hold(d, o, "exists but was not created by this operator; left untouched")
-            )
+            held[key] = "exists but was not created by this operator; left untouched"
+            forward.append(_hold(d, o, held[key]))
             continue
         fields = field_changes(d, o)
         if o.deprecated_since is not None:
@@ -117,11 +130,6 @@ def diff(desired: Sequence[Desired], snapshot: Snapshot, rules: Rules) -> list[C
             backward.append(_hold(None, o, "removed from the specs, but the read was incomplete"))
             continue
         backward.append(_removal(o, rules))
-
-    order = {k: i for i, k in enumerate(rules.kinds)}
-
-    def rank(c: Change) -> tuple[int, str]:
-        return (order.get(c.kind, len(order)), c.name)
 
     forward.sort(key=rank)
     backward.sort(key=rank)

@@ -196,9 +196,14 @@ class Target(Protocol):
             are deleted as soon as they are removed from the specs.
     """
 
-    name: str
-    kinds: tuple[str, ...]
-    deprecate_first: frozenset[str]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kinds(self) -> tuple[str, ...]: ...
+
+    @property
+    def deprecate_first(self) -> frozenset[str]: ...
 
     def desired(self, inputs: Inputs) -> list[Desired]:
         """The objects ``inputs`` ask for. Pure: no I/O."""

@@ -236,6 +236,7 @@ class NamespaceSpec(_Strict):
     rate_limit: RateLimit
     search_attributes: dict[str, SearchAttributeType] = {}
     physical: list[PhysicalNamespace]
+    description: str = ""
 
 
 class NamespacesFile(_Strict):

@@ -160,6 +160,7 @@ class Project:
                     environments=envs,
                     rate_limit=ns.rate_limit,
                     search_attributes=dict(sorted(ns.search_attributes.items())),
+                    description=ns.description,
                     physical=[
                         model.PhysicalNamespace(
                             name=sdk.physical_namespace(name, r, e), region=r, environment=e

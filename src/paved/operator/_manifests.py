@@ -13,6 +13,7 @@ import re
 from typing import Any, Final
 
 import jinja2
+import yaml
 
 from paved import specs
 
@@ -53,17 +54,12 @@ def render_k8s(
     """
     min_replicas = max(1, spec.replicas)
     ctx: dict[str, Any] = {
-        "spec": spec,
-        "project": project,
-        "image": image or spec.image or f"{spec.name}:latest",
+        **_common(spec, project=project, name=spec.name, image=image),
         "k8s_namespace": k8s_namespace or spec.namespace,
-        "owner_label": label_value(spec.owner),
-        "http_port": specs.WORKER_HTTP_PORT,
-        "uid": specs.WORKER_UID,
-        "grace_seconds": int(spec.tuning.graceful_shutdown_seconds) + 10,
-        "cpu_request": "250m",
-        "memory_request": "256Mi",
-        "memory_limit": "1Gi",
+        "replicas": spec.replicas,
+        "cluster": None,
+        "specs_configmap": None,
+        "specs_digest": None,
         "min_replicas": min_replicas,
         "max_replicas": max(10, 4 * min_replicas),
         "cpu_target": 70,
@@ -71,3 +67,86 @@ def render_k8s(
     }
     env = _env()
     return {f: env.get_template(f"k8s/{f}.j2").render(**ctx) for f in MANIFEST_FILES}
+
+
+def secret_name(name: str) -> str:
+    """The Secret holding the API key of the worker's pods (key ``api-key``); never rendered."""
+    return f"{name}-paved"
+
+
+def _common(
+    spec: specs.WorkerSpec, *, project: str, name: str, image: str | None
+) -> dict[str, Any]:
+    return {
+        "spec": spec,
+        "project": project,
+        "name": name,
+        "secret_name": secret_name(name),
+        "image": image or spec.image or f"{spec.name}:latest",
+        "owner_label": label_value(spec.owner),
+        "http_port": specs.WORKER_HTTP_PORT,
+        "uid": specs.WORKER_UID,
+        "grace_seconds": int(spec.tuning.graceful_shutdown_seconds) + 10,
+        "cpu_request": "250m",
+        "memory_request": "256Mi",
+        "memory_limit": "1Gi",
+        "specs_mount": "/app/specs",
+    }
+
+
+def _quantity(fraction: float) -> str:
+    """0.8 -> "800m": a Kubernetes quantity the API server keeps as written."""
+    return f"{round(fraction * 1000)}m"
+
+
+def worker_objects(
+    spec: specs.WorkerSpec,
+    *,
+    project: str,
+    name: str,
+    k8s_namespace: str,
+    region: str,
+    environment: str,
+    proxy_address: str,
+    autoscaler: specs.AutoscalerConfig,
+    spec_files: dict[str, str],
+    specs_dir: str = "specs",
+    specs_digest: str = "",
+    proxy_tls: bool = False,
+    image: str | None = None,
+) -> list[dict[str, Any]]:
+    """The objects the operator applies for one worker in one cluster, as dicts, in apply order.
+
+    A ServiceAccount, a ConfigMap with ``spec_files`` (mounted over the image's
+    ``specs_dir``), the Deployment (``replicas`` only when ``autoscaler.kind`` is
+    ``none``), then the autoscaler: an HPA (``hpa``) or a KEDA TriggerAuthentication
+    and ScaledObject (``keda``).
+    """
+    ctx: dict[str, Any] = {
+        **_common(spec, project=project, name=name, image=image),
+        "k8s_namespace": k8s_namespace,
+        "cluster": {"region": region, "environment": environment, "proxy_address": proxy_address},
+        "replicas": spec.replicas if autoscaler.kind == "none" else None,
+        "specs_configmap": f"{name}-specs",
+        "specs_mount": f"/app/{specs_dir.strip('/')}",
+        "specs_digest": specs_digest or None,
+        "spec_files": spec_files,
+        "min_replicas": autoscaler.min_replicas,
+        "max_replicas": autoscaler.max_replicas,
+        "cpu_target": 70,
+        "slot_target": _quantity(autoscaler.target_slot_utilization),
+        "target_backlog": autoscaler.target_backlog_per_replica,
+        "proxy_tls": proxy_tls,
+    }
+    files = ["service-account.yaml", "configmap.yaml", "deployment.yaml"]
+    if autoscaler.kind == "hpa":
+        files.append("hpa.yaml")
+    elif autoscaler.kind == "keda":
+        files += ["trigger-authentication.yaml", "scaled-object.yaml"]
+    env = _env()
+    out = []
+    for f in files:
+        obj = yaml.safe_load(env.get_template(f"k8s/{f}.j2").render(**ctx))
+        assert isinstance(obj, dict), f
+        out.append(obj)
+    return out

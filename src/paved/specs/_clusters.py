@@ -113,8 +113,9 @@ class KubernetesEndpoint(_Strict):
     )
     proxy_address: str = Field(
         default="paved-proxy:7233",
-        description="the Paved proxy the workers of this cluster connect to",
+        description="the Paved proxy the workers (and KEDA's scaler) of this cluster connect to",
     )
+    proxy_tls: bool = Field(default=False, description="the in-cluster proxy serves TLS")
 
 
 class ClusterConfig(_Strict):

@@ -49,6 +49,8 @@ class Bootstrap:
     namespace: specs.NamespaceSpec
     workflows: dict[str, list[type]] = field(default_factory=dict)  # queue -> classes
     activities: dict[str, list[Any]] = field(default_factory=dict)  # queue -> callables
+    # temporalio plugins every Worker of this process carries (agent frameworks' integrations)
+    plugins: list[Any] = field(default_factory=list)
 
 
 def bootstrap(project: specs.Project, name: str) -> Bootstrap:
@@ -131,6 +133,8 @@ def build_workers(client: Client, boot: Bootstrap, *, identity: str | None = Non
         }
         if identity:
             kwargs["identity"] = f"{identity}@{q.name}"
+        if boot.plugins:
+            kwargs["plugins"] = boot.plugins
         # Sync activities need an executor; async ones do not.
         if any(not asyncio.iscoroutinefunction(a) for a in acts):
             from concurrent.futures import ThreadPoolExecutor
@@ -150,6 +154,14 @@ async def connect_for(
     extra: dict[str, Any] = {}
     if runtime is not None:
         extra["runtime"] = runtime
+    # Agent runtimes (paved.agents, imported by the worker's own modules when they
+    # declare agents) say which payload converter and plugins this worker needs.
+    agents = sys.modules.get("paved.agents")
+    if agents is not None:
+        setup = agents.worker_setup(boot.namespace.name, boot.spec.name, codec)
+        boot.plugins = list(setup.plugins)
+        if setup.data_converter is not None:
+            extra["data_converter"] = setup.data_converter
     return await sdk.connect(boot.namespace.name, env=env, codec=codec, **extra)
 
 

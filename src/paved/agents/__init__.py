@@ -1,0 +1,99 @@
+"""Durable agents on the paved road: the frameworks' Temporal integrations with Paved placement.
+
+Not a new agent framework. The OpenAI Agents SDK runs through temporalio's
+integration (:class:`OpenAIAgents`, :func:`tool`), Pydantic AI through its
+``TemporalDurability`` capability (:class:`PydanticAgents`). Paved adds:
+
+- model calls on a declared ``llm`` worker and queue (:func:`llm_worker`), whose
+  slots are the provider's concurrency, with per-tier timeouts and retries
+  (:data:`MODEL_TIERS`) that honour ``Retry-After``; tools on their own queues
+  with their tier's defaults; :func:`heartbeating` for long tools;
+- Paved's data converter and codec with each framework's payload converter
+  (:func:`worker_setup`, used by the managed worker);
+- human approval (:class:`Approvals`) that waits durably with a deadline, is
+  authorized by the proxy (role :data:`APPROVER_ROLE`) and records who and when;
+- progress (:class:`Progress`, :class:`ProgressHooks`) read as Server-Sent
+  Events (:func:`sse_response`), resumable with ``Last-Event-ID``;
+- continue-as-new for long conversations (:func:`continue_as_new`);
+- a restart-safe scripted model for offline runs and tests (:class:`ScriptedModel`).
+
+Layer: below ``paved.specs``, above ``paved.sdk`` (imports only ``paved.sdk``).
+"""
+
+from paved.agents._approval import (
+    APPROVAL_UPDATE,
+    APPROVALS_QUERY,
+    APPROVER_ROLE,
+    PRINCIPAL_HEADER,
+    ApprovalInput,
+    Approvals,
+    ApprovalsState,
+    Decision,
+    PendingApproval,
+    PrincipalInterceptor,
+    current_principal,
+    send_approval,
+)
+from paved.agents._conversation import continue_as_new, should_continue_as_new
+from paved.agents._heartbeat import heartbeating
+from paved.agents._llm import LLM, MODEL_TIERS, ModelTier, llm_worker
+from paved.agents._openai import MODEL_ACTIVITIES, OpenAIAgents, ProgressHooks, tool
+from paved.agents._pydantic import PydanticAgents
+from paved.agents._runtimes import (
+    RUNTIMES,
+    Runtimes,
+    WorkerSetup,
+    data_converter,
+    paved_plugin,
+    worker_setup,
+)
+from paved.agents._scripted import ScriptedModel, Step
+from paved.agents._stream import (
+    PROGRESS_TOPIC,
+    Progress,
+    ProgressEvent,
+    SSEEvent,
+    poll_events,
+    sse_response,
+)
+
+__all__ = [
+    "APPROVALS_QUERY",
+    "APPROVAL_UPDATE",
+    "APPROVER_ROLE",
+    "LLM",
+    "MODEL_ACTIVITIES",
+    "MODEL_TIERS",
+    "PRINCIPAL_HEADER",
+    "PROGRESS_TOPIC",
+    "RUNTIMES",
+    "ApprovalInput",
+    "Approvals",
+    "ApprovalsState",
+    "Decision",
+    "ModelTier",
+    "OpenAIAgents",
+    "PendingApproval",
+    "PrincipalInterceptor",
+    "Progress",
+    "ProgressEvent",
+    "ProgressHooks",
+    "PydanticAgents",
+    "Runtimes",
+    "SSEEvent",
+    "ScriptedModel",
+    "Step",
+    "WorkerSetup",
+    "continue_as_new",
+    "current_principal",
+    "data_converter",
+    "heartbeating",
+    "llm_worker",
+    "paved_plugin",
+    "poll_events",
+    "send_approval",
+    "should_continue_as_new",
+    "sse_response",
+    "tool",
+    "worker_setup",
+]

@@ -8,6 +8,7 @@ read the best match, then write the report from what it read.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 from paved import agents
 
@@ -17,7 +18,14 @@ OFFLINE_SCRIPT = [
     agents.Step(text="Report (offline model)\n\nFrom the documents:\n\n{last}"),
 ]
 
-llm = agents.llm_worker(namespace="research", worker="llm", tier=1)
+# Heartbeats tell a dead llm worker from a slow provider; RESEARCH_LLM_HEARTBEAT_SECONDS
+# shortens the detection (the chaos test uses 2 s).
+llm = agents.llm_worker(
+    namespace="research",
+    worker="llm",
+    tier=1,
+    heartbeat_timeout=timedelta(seconds=float(os.environ.get("RESEARCH_LLM_HEARTBEAT_SECONDS", "20"))),
+)
 openai_agents = agents.OpenAIAgents(llm, workers=["research", "research-tools"])
 
 MODEL = os.environ.get("RESEARCH_MODEL", "gpt-4o-mini")

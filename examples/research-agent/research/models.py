@@ -32,7 +32,8 @@ class SessionResult:
     session: str
     answered: int
     reports: list[str]
-    runs: int = 1
+    history_items: int = 0
+    questions: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -47,6 +47,8 @@ class SessionLoop:
         self.answered = inp.answered
         self.reports = list(inp.reports)
         self.closing = False
+        # every question of the session, in order (carried over continue-as-new)
+        self.asked = [str(h.get("content")) for h in self.history if h.get("role") == "user"]
 
     def ask(self, question: str) -> int:
         self.questions.append(question)
@@ -62,8 +64,15 @@ class SessionLoop:
             )
             if not self.questions:
                 self.progress.emit("session_end", answered=self.answered)
-                return SessionResult(self.inp.session, self.answered, self.reports)
+                return SessionResult(
+                    self.inp.session,
+                    self.answered,
+                    self.reports,
+                    history_items=len(self.history),
+                    questions=self.asked,
+                )
             question = self.questions.pop(0)
+            self.asked.append(question)
             turn = self.answered + 1
             self.progress.emit("turn_start", turn=turn)
             text, self.history = await answer(question, self.history)

@@ -30,7 +30,7 @@ SLOTS = {"llm": 4, "llm-pydantic": 4}
 def import_example() -> None:
     if str(EXAMPLE) not in sys.path:
         sys.path.insert(0, str(EXAMPLE))
-    import research.pydantic_session  # noqa: F401
+    import research.pydantic_session
     import research.session  # noqa: F401
 
 

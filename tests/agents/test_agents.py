@@ -64,14 +64,18 @@ async def test_two_tool_calls_as_separate_activities_on_declared_queues(
 ) -> None:
     """OpenAI Agents SDK and Pydantic AI: each model call and each tool call is its own
     activity, model calls on the llm worker's queue, tools on the tools worker's."""
-    h = await start(example[flavour], flavour, questions=["what do providers answer past their rate limit?"])
+    h = await start(
+        example[flavour], flavour, questions=["what do providers answer past their rate limit?"]
+    )
     result = await h.result()
     assert result.answered == 1
     report = Path(result.reports[0]).read_text()
     assert "Retry-After" in report  # the read tool's document reached the model's answer
     acts = scheduled((await h.fetch_history()).events)
     llm_queue = "llm-activities" if flavour == "research" else "llm-pydantic-activities"
-    tools_queue = "research-tools-activities" if flavour == "research" else "research-pydantic-activities"
+    tools_queue = (
+        "research-tools-activities" if flavour == "research" else "research-pydantic-activities"
+    )
     model_calls = [a for a in acts if a[1] == llm_queue]
     tool_calls = [
         a for a in acts if a[1] == tools_queue and a[0] not in ("store_report", "send_report")
@@ -114,7 +118,11 @@ async def test_long_conversation_continues_as_new_with_state(example: dict[str, 
     assert result.questions == questions
     # each turn adds user + 2 tool calls + 2 tool outputs + message (and more); all carried
     assert result.history_items >= 3 * 6
-    first = await example["research"].get_workflow_handle(h.id, run_id=h.first_execution_run_id).describe()
+    first = (
+        await example["research"]
+        .get_workflow_handle(h.id, run_id=h.first_execution_run_id)
+        .describe()
+    )
     assert first.status == WorkflowExecutionStatus.CONTINUED_AS_NEW
     events = [e async for e in agents.poll_events(example["research"], h.id)]
     assert [e.id for e in events] == list(range(len(events)))
@@ -132,7 +140,10 @@ async def test_sse_delivers_every_event_once_across_a_reconnect(example: dict[st
 
     async def handler(request: web.Request) -> web.StreamResponse:
         return await agents.sse_response(
-            request, client, request.match_info["wid"], poll_interval=__import__("datetime").timedelta(milliseconds=50)
+            request,
+            client,
+            request.match_info["wid"],
+            poll_interval=__import__("datetime").timedelta(milliseconds=50),
         )
 
     app = web.Application()

@@ -24,7 +24,9 @@ llm = agents.llm_worker(
     namespace="research",
     worker="llm",
     tier=1,
-    heartbeat_timeout=timedelta(seconds=float(os.environ.get("RESEARCH_LLM_HEARTBEAT_SECONDS", "20"))),
+    heartbeat_timeout=timedelta(
+        seconds=float(os.environ.get("RESEARCH_LLM_HEARTBEAT_SECONDS", "20"))
+    ),
 )
 openai_agents = agents.OpenAIAgents(llm, workers=["research", "research-tools"])
 

@@ -15,8 +15,6 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    import paved
-    from paved import agents
     from pydantic_ai import Agent
     from pydantic_ai.messages import (
         ModelMessage,
@@ -29,6 +27,9 @@ with workflow.unsafe.imports_passed_through():
         UserPromptPart,
     )
     from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+    import paved
+    from paved import agents
     from research import documents
     from research.models import SessionInput, SessionResult
     from research.session import INSTRUCTIONS, SessionLoop

@@ -104,10 +104,10 @@ class SessionLoop:
             self.reports.append(path)
             self.answered = turn
             turns_this_run += 1
-            if self.questions or not self.inp.close_when_idle:
-                if agents.should_continue_as_new(turns_this_run, self.inp.max_turns_per_run):
-                    self.progress.emit("continue_as_new", answered=self.answered)
-                    await agents.continue_as_new(self.progress, self._next_input)
+            more = bool(self.questions) or not self.inp.close_when_idle
+            if more and agents.should_continue_as_new(turns_this_run, self.inp.max_turns_per_run):
+                self.progress.emit("continue_as_new", answered=self.answered)
+                await agents.continue_as_new(self.progress, self._next_input)
 
     def _next_input(self, state: Any) -> list[Any]:
         inp = self.inp
@@ -168,4 +168,3 @@ class ResearchSession:
             hooks=agents.ProgressHooks(self.progress),
         )
         return str(result.final_output), [dict(i) for i in result.to_input_list()]
-

@@ -49,7 +49,7 @@ async def store_report(inp: ReportInput) -> str:
 
 @paved.activity(namespace="research", worker="research-tools")
 async def send_report(inp: SendInput) -> str:
-    """"Send" the report: the side effect a person approves (here: an outbox file)."""
+    """ "Send" the report: the side effect a person approves (here: an outbox file)."""
     outbox = reports_dir() / "sent"
     outbox.mkdir(exist_ok=True)
     target = outbox / Path(inp.path).name

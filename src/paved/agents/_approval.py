@@ -26,7 +26,6 @@ for one already decided; a refused Update never reaches the history.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -150,7 +149,7 @@ class Approvals:
         try:
             await workflow.wait_condition(lambda: action in self._inputs, timeout=timeout)
             decision = self._inputs[action]
-        except asyncio.TimeoutError:
+        except TimeoutError:
             decision = Decision(
                 action=action,
                 outcome="timed_out",

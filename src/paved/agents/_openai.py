@@ -21,6 +21,19 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from temporalio.contrib.openai_agents import (
+    ModelActivityParameters,
+    OpenAIAgentsPlugin,
+    OpenAIPayloadConverter,
+)
+from temporalio.contrib.openai_agents.workflow import activity_as_tool
+from temporalio.exceptions import ApplicationError
+
+# The integration's model activity class: public behaviour (its activity names are
+# what the integration's workflow-side stub schedules), private module. Paved
+# registers its bound methods as Paved activities on the llm worker.
+from temporalio.openai_agents._invoke_model_activity import ModelActivity
+
 from agents import (
     Agent,
     Model,
@@ -31,19 +44,6 @@ from agents import (
     Tool,
     TResponseInputItem,
 )
-from temporalio.contrib.openai_agents import (
-    ModelActivityParameters,
-    OpenAIAgentsPlugin,
-    OpenAIPayloadConverter,
-)
-from temporalio.contrib.openai_agents.workflow import activity_as_tool
-
-# The integration's model activity class: public behaviour (its activity names are
-# what the integration's workflow-side stub schedules), private module. Paved
-# registers its bound methods as Paved activities on the llm worker.
-from temporalio.openai_agents._invoke_model_activity import ModelActivity
-from temporalio.exceptions import ApplicationError
-
 from paved import sdk
 from paved.agents import _llm as llm_mod
 from paved.agents import _runtimes as runtimes
@@ -73,8 +73,9 @@ class _ProviderSlot(ModelProvider):
                     type="PavedNoModelProvider",
                     non_retryable=True,
                 )
-            from agents import OpenAIProvider
             from openai import AsyncOpenAI
+
+            from agents import OpenAIProvider
 
             self.provider = OpenAIProvider(openai_client=AsyncOpenAI(max_retries=0))
         return self.provider.get_model(model_name)
@@ -197,7 +198,9 @@ class ProgressHooks(RunHooks[Any]):
         self, context: RunContextWrapper[Any], agent: Agent[Any], response: ModelResponse
     ) -> None:
         calls = [
-            getattr(o, "name", "") for o in response.output if getattr(o, "type", "") == "function_call"
+            getattr(o, "name", "")
+            for o in response.output
+            if getattr(o, "type", "") == "function_call"
         ]
         self.progress.emit("model_end", agent=agent.name, tool_calls=calls)
 

@@ -93,9 +93,7 @@ def worker_setup(
             code="PAVED-AGENTS-ONE-FRAMEWORK",
             fix="give each framework its own workers (workers=[...] on the runtime, and its own llm_worker)",
         )
-    converter = (
-        data_converter(classes.pop(), codec, max_payload_bytes) if classes else None
-    )
+    converter = data_converter(classes.pop(), codec, max_payload_bytes) if classes else None
     plugins: list[Any] = [paved_plugin()]
     for r in found:
         plugins.extend(r.plugins())

@@ -16,6 +16,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from agents.items import TResponseStreamEvent
+from temporalio.contrib.openai_agents.testing import ResponseBuilders
+
 from agents import (
     AgentOutputSchemaBase,
     Handoff,
@@ -26,8 +29,6 @@ from agents import (
     Tool,
     TResponseInputItem,
 )
-from agents.items import TResponseStreamEvent
-from temporalio.contrib.openai_agents.testing import ResponseBuilders
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,9 @@ class ScriptedModel(Model):
                 for key, v in (step.arguments or {}).items()
             }
             return ResponseBuilders.tool_call(
-                json.dumps(args), step.tool, call_id=f"call-{self._turn}-{k}",
+                json.dumps(args),
+                step.tool,
+                call_id=f"call-{self._turn}-{k}",
                 item_id=f"item-{self._turn}-{k}",
             )
         text = _fill(step.text or "", fields)

@@ -175,7 +175,10 @@ async def sse_response(
     except ValueError:
         raise web.HTTPBadRequest(text=f"Last-Event-ID must be an integer, got {raw!r}") from None
     events = poll_events(
-        client, workflow_id, last_event_id=last, rpc_metadata=rpc_metadata,
+        client,
+        workflow_id,
+        last_event_id=last,
+        rpc_metadata=rpc_metadata,
         poll_interval=poll_interval,
     )
     try:
@@ -211,7 +214,7 @@ async def sse_response(
         while True:
             try:
                 ev = await asyncio.wait_for(queue.get(), timeout=keepalive.total_seconds())
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await resp.write(b": keepalive\n\n")
                 continue
             if ev is None:

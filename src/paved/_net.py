@@ -1,10 +1,11 @@
-"""Small socket helpers shared by every layer (ports for servers, readiness waits)."""
+"""Small socket and HTTP helpers shared by every layer: free ports, readiness and health checks."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
 import time
+import urllib.request
 
 from paved._errors import RuntimeSetupError
 
@@ -19,6 +20,15 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.2)
         return s.connect_ex((host, port)) == 0
+
+
+def http_ok(url: str, timeout: float = 1.0) -> bool:
+    """True when ``GET url`` answers 200: the one health check (``/healthz``, ``/metrics``)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
 
 
 def wait_for_port(

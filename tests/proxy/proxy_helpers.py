@@ -22,11 +22,11 @@ from typing import Any
 from temporalio.client import Client
 
 from paved import codec
-from paved.auth import Route, Routes, new_api_key
+from paved.auth import new_api_key
 from paved.dev import DevServer
 from paved.proxy import ProxyServer
 from paved.sdk import physical_namespace
-from paved.specs import RateLimit
+from paved.specs import RateLimit, Route, Routes
 
 PRINCIPALS: dict[str, tuple[str, str, dict[str, Any]]] = {
     # name: (team, region, extra fields)

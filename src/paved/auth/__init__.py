@@ -1,9 +1,9 @@
-"""Authentication, authorization and routing tables, shared by the proxy and the codec server.
+"""Authentication and authorization, shared by the proxy and the codec server.
 
 ``Policy.load("policy.yaml")`` validates a policy file; ``policy.authenticate_bearer(token)``
 returns the ``Principal`` of an API key or JWT; ``policy.allowed(principal, role, ns)``
 checks a role ("read", "write", "worker", "admin", "decode") on a logical namespace.
-``Routes`` maps logical namespaces to the physical ones of each region and environment.
+(Routes, the logical <-> physical namespace map, live in ``paved.specs``.)
 """
 
 from paved.auth._model import ROLES, PolicyFile
@@ -20,7 +20,6 @@ from paved.auth._policy import (
     hash_api_key,
     new_api_key,
 )
-from paved.auth._routes import Route, Routes
 
 __all__ = [
     "BAD_JWT",
@@ -34,8 +33,6 @@ __all__ = [
     "Policy",
     "PolicyFile",
     "Principal",
-    "Route",
-    "Routes",
     "hash_api_key",
     "new_api_key",
 ]

@@ -1,11 +1,12 @@
 """Building a codec server from a project: keys, policy, namespace mapping.
 
-Called by ``paved codec-server`` and ``paved dev``. The Temporal UI names the
-*physical* namespace (``imagegen-dev-local``); keys and permissions are per
-*logical* namespace (``imagegen``). The mapping comes, in order, from an
-explicit ``--namespace-map``, the generated specs (``paved.auth.Routes``),
-a logical name sent as is (clients behind the proxy), and finally the naming
-rule ``<logical>-<environment>-<region>`` applied to namespaces that have keys.
+Called by ``paved codec-server`` (and so by ``paved dev``, which runs it in
+local-developer mode). The Temporal UI names the *physical* namespace
+(``imagegen-dev-local``); keys and permissions are per *logical* namespace
+(``imagegen``). The mapping comes from an explicit ``--namespace-map``, then the
+project's ``paved.specs.Routes`` (a logical name sent as is, by clients behind
+the proxy, maps to itself). Nothing here splits a name at its hyphens: regions
+such as ``us-east`` and environments such as ``pre-prod`` map like any other.
 """
 
 from __future__ import annotations
@@ -16,36 +17,32 @@ from pathlib import Path
 
 from paved import codec, specs
 from paved._errors import ProjectError
-from paved.auth import Policy, Principal, Routes
+from paved.auth import Policy, Principal
 from paved.dashboard import _codec_server as server
 
 
 def namespace_resolver(
     *,
-    routes: Routes | None = None,
+    routes: specs.Routes | None = None,
     mapping: Mapping[str, str] | None = None,
     known_logical: Iterable[str] = (),
 ) -> server.NamespaceResolver:
-    """Physical (or logical) namespace -> logical namespace, or None."""
+    """Physical (or logical) namespace -> logical namespace, or None.
+
+    ``routes`` (the project's) answer every name the specs declare. Without
+    routes (a codec server given no project), ``known_logical`` names (those
+    with keys) are accepted as is, and physical names are guessed with
+    :meth:`paved.specs.Routes.guess_logical`.
+    """
     explicit = dict(mapping or {})
-    known = set(known_logical)
+    known = sorted(set(known_logical))
 
     def resolve(name: str) -> str | None:
         if name in explicit:
             return explicit[name]
         if routes is not None:
-            route = routes.by_physical(name)
-            if route is not None:
-                return route.logical
-            if name in routes:
-                return name
-        if name in known:
-            return name
-        # Naming rule: exactly "<logical>-<environment>-<region>" for a known logical.
-        candidates = [
-            lg for lg in known if name.startswith(lg + "-") and name[len(lg) + 1 :].count("-") == 1
-        ]
-        return candidates[0] if len(candidates) == 1 else None
+            return routes.logical_of(name)
+        return specs.Routes.guess_logical(name, known)
 
     return resolve
 
@@ -90,20 +87,16 @@ def config_from_project(
     inline_blobs: bool = True,
     local_principal: Principal | None = None,
 ) -> server.CodecServerConfig:
-    """A codec server config with the project's keys, specs and blob store."""
+    """A codec server config with the project's keys, routes and blob store."""
     # The server must never invent keys: decoding under a fresh key shows nothing.
     ring = codec.KeyRing(codec.default_key_provider(state_dir), create=False)
-    routes: Routes | None = None
-    if project is not None:
-        try:
-            routes = Routes.from_specs(project.specs().namespaces.namespaces)
-        except ProjectError:
-            routes = None  # no generated specs yet: fall back to the naming rule
     return server.CodecServerConfig(
         keyring=ring,
         authorizer=policy,
         resolve=namespace_resolver(
-            routes=routes, mapping=namespace_map, known_logical=ring.provider.namespaces()
+            routes=project.routes() if project is not None else None,
+            mapping=namespace_map,
+            known_logical=ring.provider.namespaces(),
         ),
         cors_origins=tuple(cors_origins),
         blobs=codec.blob_store_from_env(state_dir) if inline_blobs else None,

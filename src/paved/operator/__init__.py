@@ -3,6 +3,9 @@
 Targets (Temporal namespaces, Temporal Cloud, the proxy policy, workers) implement
 one small interface, ``Target``; the pure ``diff`` decides, the reconciler applies.
 ``render_k8s`` renders a worker's Kubernetes manifests from its spec.
+``ReplicaSet`` runs managed workers locally (also what ``paved dev`` runs them
+with): real ``paved worker run`` processes, restarted with backoff, scaled to a
+desired count, drained on scale-down; ``worker_template`` starts one replica.
 """
 
 from paved.operator._diff import Rules, diff, field_changes
@@ -12,6 +15,13 @@ from paved.operator._manifests import MANIFEST_FILES, render_k8s
 from paved.operator._metrics import Metrics
 from paved.operator._operator import Operator, OperatorSettings, load_inputs
 from paved.operator._reconcile import Backoff, ObjectStatus, PassResult, Reconciler, TargetResult
+from paved.operator._replicas import (
+    ProcessTemplate,
+    ReplicaSet,
+    ReplicaStatus,
+    RestartBackoff,
+    worker_template,
+)
 from paved.operator._status import read_status, status_lines, status_path, write_status
 from paved.operator._target import (
     WRITE_OPS,
@@ -49,8 +59,12 @@ __all__ = [
     "OperatorSettings",
     "PassResult",
     "PolicyTarget",
+    "ProcessTemplate",
     "Reconciler",
     "RedisLease",
+    "ReplicaSet",
+    "ReplicaStatus",
+    "RestartBackoff",
     "Rules",
     "Snapshot",
     "Target",
@@ -66,5 +80,6 @@ __all__ = [
     "render_k8s",
     "status_lines",
     "status_path",
+    "worker_template",
     "write_status",
 ]

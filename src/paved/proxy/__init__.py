@@ -5,6 +5,7 @@
 ``ProxyConfig`` is the config file's schema and ``load_config``/``build_proxy`` turn it into a proxy.
 """
 
+from paved.proxy._config import EncryptionConfig, ProxyConfig, UpstreamConfig
 from paved.proxy._limits import Limiter, LimitRequest, LimitResult, MemoryLimiter, RedisLimiter
 from paved.proxy._methods import all_methods, unclassified
 from paved.proxy._server import ENVIRONMENT_HEADER, REGION_HEADER, ProxyServer
@@ -14,13 +15,16 @@ __all__ = [
     "ENVIRONMENT_HEADER",
     "REGION_HEADER",
     "ChannelPool",
+    "EncryptionConfig",
     "LimitRequest",
     "LimitResult",
     "Limiter",
     "MemoryLimiter",
+    "ProxyConfig",
     "ProxyServer",
     "RedisLimiter",
     "Upstream",
+    "UpstreamConfig",
     "all_methods",
     "unclassified",
 ]

@@ -32,11 +32,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from paved import codec
 from paved._errors import ProjectError
-from paved.auth import Route, Routes
 from paved.proxy._limits import Limiter, MemoryLimiter, RedisLimiter
 from paved.proxy._server import ProxyServer
 from paved.proxy._upstream import Upstream
-from paved.specs import Project, RateLimit, load_model
+from paved.specs import Project, Route, Routes, load_model
 
 
 class _Strict(BaseModel):
@@ -54,14 +53,6 @@ class UpstreamConfig(_Strict):
     api_key_env: str | None = Field(
         default=None, description="environment variable holding the upstream API key"
     )
-
-
-class RouteConfig(_Strict):
-    logical: str
-    physical: str
-    region: str
-    environment: str
-    rate_limit: RateLimit = RateLimit()
 
 
 class EncryptionConfig(_Strict):
@@ -83,7 +74,7 @@ class ProxyConfig(_Strict):
     upstream: UpstreamConfig = UpstreamConfig()
     policy: str = "policy.yaml"
     project: str | None = None
-    routes: list[RouteConfig] = Field(default_factory=list)
+    routes: list[Route] = Field(default_factory=list)  # paved.specs.Route, validated
     encryption: EncryptionConfig = EncryptionConfig()
     rate_limits: RateLimitConfig = RateLimitConfig()
     max_request_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
@@ -106,9 +97,7 @@ def build_proxy(path: Path | str, *, listen: str | None = None) -> ProxyServer:
         q = Path(p).expanduser()
         return q if q.is_absolute() else base / q
 
-    routes: list[Route] = [
-        Route(r.logical, r.physical, r.region, r.environment, r.rate_limit) for r in cfg.routes
-    ]
+    routes: list[Route] = list(cfg.routes)
     if cfg.project is not None:
         specs = Project.load(rel(cfg.project)).specs()
         routes += Routes.from_specs(specs.namespaces.namespaces).all()

@@ -57,12 +57,13 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, Describe
 
 from paved import codec, sdk
 from paved._errors import AuthError, PavedError, RuntimeSetupError
-from paved.auth import Policy, Principal, Route, Routes
+from paved.auth import Policy, Principal
 from paved.proxy import _methods as methods
 from paved.proxy import _observe as observe
 from paved.proxy._limits import Limiter, LimitRequest, MemoryLimiter
 from paved.proxy._upstream import MAX_MESSAGE, ChannelPool, Upstream
 from paved.proxy._visitor import Job, Planner
+from paved.specs import Route, Routes
 
 log = logging.getLogger("paved.proxy")
 

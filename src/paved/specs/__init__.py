@@ -1,4 +1,5 @@
-"""Spec models and their generation from code (``paved gen``)."""
+"""Spec models, their generation from code (``paved gen``), and ``Routes``: the one
+logical <-> physical namespace map."""
 
 from paved.specs._clusters import (
     AutoscalerConfig,
@@ -36,6 +37,7 @@ from paved.specs._model import (
     retention_days,
 )
 from paved.specs._project import PROJECT_FILE, SPEC_FILES, Project, Specs
+from paved.specs._routes import Route, Routes
 from paved.specs._yamlio import dump, load_model
 
 __all__ = [
@@ -60,6 +62,8 @@ __all__ = [
     "ProjectConfig",
     "QueueSpec",
     "RateLimit",
+    "Route",
+    "Routes",
     "ServiceConfig",
     "Specs",
     "StuckConfig",

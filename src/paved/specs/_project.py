@@ -22,6 +22,7 @@ from paved import sdk
 from paved._errors import DefinitionError, ProjectError
 from paved.specs import _model as model
 from paved.specs import _yamlio as yamlio
+from paved.specs._routes import Routes
 
 PROJECT_FILE = "paved.yaml"
 SPEC_FILES = ("namespaces.yaml", "workflows.yaml", "workers.yaml")
@@ -145,31 +146,7 @@ class Project:
                     fix=f"remove workers.{wname} or set worker={wname!r} in a decorator",
                 )
 
-        namespaces = []
-        for name in sorted(cfg.namespaces):
-            ns = cfg.namespaces[name]
-            regions = sorted(ns.regions or cfg.regions)
-            envs = sorted(ns.environments or cfg.environments)
-            namespaces.append(
-                model.NamespaceSpec(
-                    name=name,
-                    owner=ns.owner,
-                    tier=ns.tier,
-                    retention_days=model.retention_days(ns.retention),
-                    regions=regions,
-                    environments=envs,
-                    rate_limit=ns.rate_limit,
-                    search_attributes=dict(sorted(ns.search_attributes.items())),
-                    description=ns.description,
-                    physical=[
-                        model.PhysicalNamespace(
-                            name=sdk.physical_namespace(name, r, e), region=r, environment=e
-                        )
-                        for e in envs
-                        for r in regions
-                    ],
-                )
-            )
+        namespaces = self.namespace_specs()
 
         def type_spec(p: sdk.Placement) -> model.TypeSpec:
             return model.TypeSpec(
@@ -239,6 +216,47 @@ class Project:
             workflows=workflows,
             workers=model.WorkersFile(workers=workers),
         )
+
+    def namespace_specs(self) -> list[model.NamespaceSpec]:
+        """The namespaces ``paved gen`` writes, from ``paved.yaml`` alone.
+
+        The one place a physical namespace name is made (``sdk.physical_namespace``,
+        logical x region x environment); everything else reads it through ``Routes``.
+        """
+        cfg = self.config
+        namespaces = []
+        for name in sorted(cfg.namespaces):
+            ns = cfg.namespaces[name]
+            regions = sorted(ns.regions or cfg.regions)
+            envs = sorted(ns.environments or cfg.environments)
+            namespaces.append(
+                model.NamespaceSpec(
+                    name=name,
+                    owner=ns.owner,
+                    tier=ns.tier,
+                    retention_days=model.retention_days(ns.retention),
+                    regions=regions,
+                    environments=envs,
+                    rate_limit=ns.rate_limit,
+                    search_attributes=dict(sorted(ns.search_attributes.items())),
+                    description=ns.description,
+                    physical=[
+                        model.PhysicalNamespace(
+                            name=sdk.physical_namespace(name, r, e), region=r, environment=e
+                        )
+                        for e in envs
+                        for r in regions
+                    ],
+                )
+            )
+        return namespaces
+
+    def routes(self) -> Routes:
+        """The project's routes: from the generated specs, or from ``paved.yaml`` before
+        the first ``paved gen`` (the same names ``paved gen`` will write)."""
+        if (self.specs_dir / "namespaces.yaml").exists():
+            return Routes.from_specs(self.specs().namespaces.namespaces)
+        return Routes.from_specs(self.namespace_specs())
 
     def generate(self) -> dict[str, str]:
         """Import the code and render the spec files: ``{file name: text}``."""

@@ -48,7 +48,6 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from paved.auth import Route, Routes
 from paved.operator import _marks as marks
 from paved.operator._target import (
     Change,
@@ -61,6 +60,7 @@ from paved.operator._target import (
     Snapshot,
     TerminalError,
 )
+from paved.specs import Route, Routes
 
 NAMESPACE = "namespace"
 SEARCH_ATTRIBUTE = "search-attribute"

@@ -1,3 +1,61 @@
-"""paved.checks"""
+"""CI guardrails: replay tests from real histories, golden schemas, ``paved lint``, ``paved check``.
 
-__all__: list[str] = []
+``paved.checks`` sits beside the services (it imports auth, specs, sdk and
+codec only). See docs/checks.md.
+"""
+
+from paved.checks._corpus import (
+    DEMO_KEYS,
+    Entry,
+    PullStats,
+    corpus_keyring,
+    iter_corpus,
+    load_entry,
+    plaintext_payloads,
+    pull,
+    pull_project,
+    seal_history,
+    write_entry,
+)
+from paved.checks._divergence import Divergence
+from paved.checks._recorder import RECORDER, RecordingRunner, sandboxed_runner
+from paved.checks._replay import (
+    DEFAULT_CORPUS,
+    Outcome,
+    ReplayRun,
+    project_workflows,
+    replay_entries,
+    replay_project,
+)
+from paved.checks._report import describe, junit_xml, summary
+from paved.checks._steps import Step, history_steps, shape_of
+
+__all__ = [
+    "DEFAULT_CORPUS",
+    "DEMO_KEYS",
+    "RECORDER",
+    "Divergence",
+    "Entry",
+    "Outcome",
+    "PullStats",
+    "RecordingRunner",
+    "ReplayRun",
+    "Step",
+    "corpus_keyring",
+    "describe",
+    "history_steps",
+    "iter_corpus",
+    "junit_xml",
+    "load_entry",
+    "plaintext_payloads",
+    "project_workflows",
+    "pull",
+    "pull_project",
+    "replay_entries",
+    "replay_project",
+    "sandboxed_runner",
+    "seal_history",
+    "shape_of",
+    "summary",
+    "write_entry",
+]

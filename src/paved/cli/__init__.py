@@ -7,7 +7,7 @@ import sys
 import click
 
 from paved._errors import PavedError
-from paved.cli import _codec, _core, _new, _observe, _operator, _proxy
+from paved.cli import _checks, _codec, _core, _new, _observe, _operator, _proxy
 
 
 class _Group(click.Group):
@@ -35,7 +35,7 @@ def cli() -> None:
     """
 
 
-for _module in (_core, _codec, _proxy, _new, _observe, _operator):
+for _module in (_core, _codec, _proxy, _new, _observe, _operator, _checks):
     _module.register(cli)
 
 

@@ -9,6 +9,12 @@ from paved.sdk._calls import (
     execute_activity,
     start_activity,
 )
+from paved.sdk._callsite import (
+    CALL_SITE_HEADER,
+    CallSite,
+    CallSiteInterceptor,
+    find_call_site,
+)
 from paved.sdk._client import connect, default_codec, state_dir
 from paved.sdk._converter import (
     DEFAULT_MAX_PAYLOAD_BYTES,
@@ -41,6 +47,7 @@ from paved.sdk._tracing import (
 )
 
 __all__ = [
+    "CALL_SITE_HEADER",
     "DEFAULT_MAX_PAYLOAD_BYTES",
     "DEFAULT_TIER",
     "NAMESPACE_TIERS",
@@ -48,6 +55,8 @@ __all__ = [
     "REGISTRY",
     "TEMPORAL_PAYLOAD_LIMIT",
     "TIER_DEFAULTS",
+    "CallSite",
+    "CallSiteInterceptor",
     "ChainCodec",
     "JsonLogFormatter",
     "LinksInterceptor",
@@ -66,6 +75,7 @@ __all__ = [
     "default_codec",
     "default_workflow_queue",
     "execute_activity",
+    "find_call_site",
     "physical_namespace",
     "placement_of",
     "render_links",

@@ -87,6 +87,11 @@ async def serve(
             core + ("\n" if core and not core.endswith("\n") else "") + derived_metrics(core, name)
         )
         text += "\n".join(up) + "\n"
+        text += (
+            "# HELP paved_worker_build_info The build (git sha or PAVED_BUILD_ID) this worker runs.\n"
+            "# TYPE paved_worker_build_info gauge\n"
+            f'paved_worker_build_info{{worker="{name}",build_id="{getattr(boot, "build_id", "")}"}} 1\n'
+        )
         return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
     async def close_session(_: web.Application) -> None:

@@ -51,6 +51,30 @@ class Bootstrap:
     activities: dict[str, list[Any]] = field(default_factory=dict)  # queue -> callables
     # temporalio plugins every Worker of this process carries (agent frameworks' integrations)
     plugins: list[Any] = field(default_factory=list)
+    build_id: str = "dev"  # in the worker identity, /metrics and every call-site header
+
+
+def build_id(project: specs.Project) -> str:
+    """``PAVED_BUILD_ID`` (set by CI or the image), else the project's git sha, else ``dev``.
+
+    Replay reports name the build that recorded a history with it.
+    """
+    if os.environ.get("PAVED_BUILD_ID"):
+        return os.environ["PAVED_BUILD_ID"]
+    import subprocess
+
+    try:
+        r = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=project.root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "dev"
+    return r.stdout.strip() if r.returncode == 0 and r.stdout.strip() else "dev"
 
 
 def bootstrap(project: specs.Project, name: str) -> Bootstrap:
@@ -69,7 +93,9 @@ def bootstrap(project: specs.Project, name: str) -> Bootstrap:
                 code="PAVED-WORKER-IMPORT",
                 fix="run `paved gen` if the code moved, and check the worker's image has the code",
             ) from e
-    boot = Bootstrap(spec=spec, namespace=loaded.namespace(spec.namespace))
+    boot = Bootstrap(
+        spec=spec, namespace=loaded.namespace(spec.namespace), build_id=build_id(project)
+    )
     for q in spec.queues:
         boot.workflows[q.name] = _resolve(name, "workflow", q.workflows, sdk.REGISTRY.workflows)
         boot.activities[q.name] = _resolve(name, "activity", q.activities, sdk.REGISTRY.activities)
@@ -130,6 +156,7 @@ def build_workers(client: Client, boot: Bootstrap, *, identity: str | None = Non
             "max_concurrent_activities": tuning.max_concurrent_activities,
             "workflow_task_poller_behavior": poller,
             "activity_task_poller_behavior": poller,
+            "interceptors": [sdk.CallSiteInterceptor(boot.build_id)],
         }
         if identity:
             kwargs["identity"] = f"{identity}@{q.name}"
@@ -182,7 +209,7 @@ async def run(
     metrics_port = free_port() if http_port is not None else None
     runtime = make_runtime(metrics_port)
     client = await connect_for(project, boot, env, runtime)
-    workers = build_workers(client, boot, identity=f"{name}-{os.getpid()}")
+    workers = build_workers(client, boot, identity=f"{name}-{os.getpid()}@{boot.build_id}")
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

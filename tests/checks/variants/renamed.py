@@ -1,0 +1,18 @@
+"""Pipeline calling a renamed activity (``load_order``): not replay-compatible."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from tests.checks.pipeline import STEP, charge_card, load_order, ship
+
+
+@workflow.defn(name="Pipeline")
+class Pipeline:
+    @workflow.run
+    async def run(self, order_id: str) -> str:
+        # diverges: the next statement
+        order = await workflow.execute_activity(load_order, order_id, start_to_close_timeout=STEP)
+        paid = await workflow.execute_activity(charge_card, order, start_to_close_timeout=STEP)
+        return await workflow.execute_activity(ship, paid, start_to_close_timeout=STEP)

@@ -18,6 +18,9 @@ from paved.checks._corpus import (
     write_entry,
 )
 from paved.checks._divergence import Divergence
+from paved.checks._lint import format_finding, lint_files, lint_project, project_files
+from paved.checks._lint_rules import RULES as LINT_RULES
+from paved.checks._lint_rules import Finding
 from paved.checks._recorder import RECORDER, RecordingRunner, sandboxed_runner
 from paved.checks._replay import (
     DEFAULT_CORPUS,
@@ -33,9 +36,11 @@ from paved.checks._steps import Step, history_steps, shape_of
 __all__ = [
     "DEFAULT_CORPUS",
     "DEMO_KEYS",
+    "LINT_RULES",
     "RECORDER",
     "Divergence",
     "Entry",
+    "Finding",
     "Outcome",
     "PullStats",
     "RecordingRunner",
@@ -43,11 +48,15 @@ __all__ = [
     "Step",
     "corpus_keyring",
     "describe",
+    "format_finding",
     "history_steps",
     "iter_corpus",
     "junit_xml",
+    "lint_files",
+    "lint_project",
     "load_entry",
     "plaintext_payloads",
+    "project_files",
     "project_workflows",
     "pull",
     "pull_project",

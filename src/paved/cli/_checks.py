@@ -111,5 +111,141 @@ def run_replay(
     return 1 if run.failed else 0
 
 
+@click.command()
+@_project_opt
+@click.option("--rules", "list_rules", is_flag=True, help="List the rules and exit.")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+def lint(project_dir: str | None, list_rules: bool, paths: tuple[str, ...]) -> None:
+    """Static checks for Temporal mistakes, following calls across modules.
+
+    \b
+    Lints the project's packages (or PATHS): non-deterministic calls, I/O and
+    threads in workflow code (also inside the helpers it calls), blocking
+    calls in async activities, missing timeouts and retry bounds, a workflow
+    and its activities on one queue, loops without continue-as-new,
+    exceptions that retry a workflow task forever, raw bytes as payloads.
+    Silence one line with a reason:  # paved: ignore[PVL001] <why>
+    Exit 1 when there are findings.
+    """
+    sys.exit(run_lint(project_dir, list_rules, paths))
+
+
+def run_lint(project_dir: str | None, list_rules: bool = False, paths: tuple[str, ...] = ()) -> int:
+    from paved import checks
+
+    if list_rules:
+        for rule in checks.LINT_RULES.values():
+            click.echo(f"{rule.id} {rule.name}: {rule.summary}\n    fix: {rule.fix}")
+        return 0
+    if paths:
+        files: list[Path] = []
+        for p in map(Path, paths):
+            files.extend(sorted(p.rglob("*.py")) if p.is_dir() else [p])
+        root = Path.cwd()
+        findings = checks.lint_files(files, root)
+    else:
+        project = _project(project_dir)
+        root = project.root
+        files = checks.project_files(project)
+        findings = checks.lint_files(files, root)
+    for f in findings:
+        click.secho(checks.format_finding(f, root), fg="red")
+    word = "finding" if len(findings) == 1 else "findings"
+    click.echo(f"lint: {len(findings)} {word} in {len(files)} files")
+    return 1 if findings else 0
+
+
+@click.group()
+def schema() -> None:
+    """Golden schemas of every workflow and activity input and output (docs/checks.md).
+
+    \b
+      paved schema gen      write schemas/ (reader and writer JSON schemas, surface)
+      paved schema check    compare the code with the committed goldens; CI fails on
+                            a breaking change, with its rule, field and a payload
+    """
+
+
+_schemas_opt = click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Golden directory (default: <project>/schemas).",
+)
+
+
+@schema.command("gen")
+@_project_opt
+@_schemas_opt
+def schema_gen(project_dir: str | None, directory: str | None) -> None:
+    """Write the golden schemas from the code (commit the result).
+
+    Run it after `paved schema check` passes (or after accepting a finding in
+    schemas/exceptions.yaml), so the goldens follow the code.
+    """
+    from paved.checks import _schema, _schema_check
+
+    project = _project(project_dir)
+    target = Path(directory) if directory else project.root / _schema.DEFAULT_DIR
+    if target.is_dir():
+        breaking = [f for f in _schema_check.check(project, target) if f.accepted is None]
+        if breaking:
+            for f in breaking:
+                click.secho(f.format(), fg="red")
+            click.secho(
+                "refusing to overwrite the goldens with a breaking change: fix the code, or accept "
+                f"each finding with a reason in {target / _schema.EXCEPTIONS_FILE}",
+                fg="red",
+                err=True,
+            )
+            sys.exit(1)
+    written = _schema.write(project, target, _schema.generate(project))
+    for p in written:
+        click.echo(f"wrote {p.relative_to(project.root) if p.is_relative_to(project.root) else p}")
+    click.echo(f"schemas: {len(written)} files changed in {target}")
+
+
+@schema.command("check")
+@_project_opt
+@_schemas_opt
+@_corpus_opt
+def schema_check(project_dir: str | None, directory: str | None, corpus: str | None) -> None:
+    """Compare the code with the goldens; re-validate real payloads from the replay corpus.
+
+    \b
+    Rules (Buf-style ids): FIELD_ADDED_REQUIRED, FIELD_REMOVED, FIELD_TYPE_CHANGED,
+    ENUM_VALUE_REMOVED, ENUM_VALUE_ADDED, CONSTRAINT_TIGHTENED, PARAM_ADDED_REQUIRED,
+    PARAM_REMOVED, WORKFLOW_REMOVED, ACTIVITY_REMOVED, SIGNAL_REMOVED, QUERY_REMOVED,
+    UPDATE_REMOVED, CORPUS_PAYLOAD_REJECTED, ... Accept one with a reason in
+    schemas/exceptions.yaml. Exit 1 on any finding not accepted.
+    """
+    sys.exit(run_schema_check(_project(project_dir), directory, corpus))
+
+
+def run_schema_check(project: specs.Project, directory: str | None, corpus: str | None) -> int:
+    from paved import checks
+    from paved.checks import _schema, _schema_check
+
+    target = Path(directory) if directory else project.root / _schema.DEFAULT_DIR
+    replay_dir = Path(corpus) if corpus else project.root / checks.DEFAULT_CORPUS
+    findings = _schema_check.check(project, target, replay_dir)
+    breaking = [f for f in findings if f.accepted is None]
+    for f in findings:
+        click.secho(f.format(), fg="yellow" if f.accepted else "red")
+    stale = _schema_check.stale(project, target) if not breaking else []
+    if stale:
+        click.echo(
+            f"goldens differ from the code (compatible): run `paved schema gen`: {', '.join(stale)}"
+        )
+    click.echo(
+        f"schema: {len(breaking)} breaking, {len(findings) - len(breaking)} accepted"
+        + (", goldens stale" if stale else "")
+    )
+    return 1 if breaking or stale else 0
+
+
 def register(group: click.Group) -> None:
     group.add_command(replay)
+    group.add_command(lint)
+    group.add_command(schema)

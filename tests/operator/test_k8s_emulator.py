@@ -20,8 +20,10 @@ import pytest
 
 from paved import specs
 from paved.operator import Change, Inputs, Op, OperatorError, Rules, TerminalError, diff
-from paved.operator._k8s import KubernetesTarget, kubernetes_targets
+from paved.operator._clusters import cluster_targets
+from paved.operator._k8s import KubernetesTarget
 from paved.operator._k8s_client import Connection, KubeError
+from paved.operator._reconcile import Backoff, Reconciler
 from paved.sdk import physical_namespace
 from tests.operator.k8s_emulator import ApplyEmulator, body, kubeconfig, stored, writes
 
@@ -164,7 +166,11 @@ def _deployment(name: str, labels: dict[str, str], replicas: int = 1) -> dict[st
 
 
 def _target(inp: Inputs, conns: dict[str, Connection]) -> dict[str, KubernetesTarget]:
-    return {t.cluster: t for t in kubernetes_targets(inp, conns)}
+    return {
+        t.cluster: t
+        for t in cluster_targets(inp.project, inp.config, kube=conns)
+        if isinstance(t, KubernetesTarget)
+    }
 
 
 async def test_first_pass_creates_by_server_side_apply_and_second_pass_writes_nothing(
@@ -408,3 +414,19 @@ async def test_each_cluster_gets_the_workers_of_its_region(eu: Cluster) -> None:
             assert env["PAVED_REGION"] == name
             assert env["PAVED_ADDRESS"] == f"paved-proxy.{name}:7233"
             await targets[name].api.close()
+
+
+async def test_the_operators_reconciler_drives_the_target(eu: Cluster) -> None:
+    """Plugged into operator-core's Reconciler: per-object errors in the status, then no-op."""
+    inp = inputs([_worker("render")], {"render": "keda"})
+    target = _target(inp, {"eu": eu.connection})["eu"]
+    rec = Reconciler([target], backoff=Backoff(base=0.0, cap=0.0))
+    first = await rec.reconcile(inp)
+    objs = {(o.kind, o.name): o for o in first.targets[0].objects}
+    assert objs[("SecretRef", "art/render-paved")].state == "error"
+    assert "PAVED-K8S-SECRET-MISSING" in objs[("SecretRef", "art/render-paved")].last_error
+    assert objs[("ScaledObject", "art/render")].state == "applied"
+    eu.secret("art", "render-paved")
+    second = await rec.reconcile(inp)
+    assert second.converged and second.writes == 0
+    await target.api.close()

@@ -60,6 +60,13 @@ def _options(f: F) -> F:
             ),
             click.option("--tls", is_flag=True, help="Connect to Temporal with TLS."),
             click.option(
+                "--clusters",
+                is_flag=True,
+                help="Reconcile every cluster paved.yaml declares under `clusters:` (each "
+                "physical namespace in its region's Temporal, workers in each Kubernetes "
+                "cluster) instead of the one Temporal at --temporal.",
+            ),
+            click.option(
                 "--policy-out",
                 type=click.Path(dir_okay=False),
                 default=None,
@@ -86,6 +93,7 @@ def _options(f: F) -> F:
 def _settings(
     temporal: str,
     tls: bool,
+    clusters: bool,
     policy_out: str | None,
     grace: str,
     force: bool,
@@ -94,6 +102,7 @@ def _settings(
     return OperatorSettings(
         temporal_address=temporal,
         temporal_tls=tls,
+        clusters=clusters,
         temporal_api_key=os.environ.get("TEMPORAL_API_KEY") or None,
         policy_out=Path(policy_out).resolve() if policy_out else None,
         grace_seconds=_duration(grace),

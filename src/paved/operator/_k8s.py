@@ -44,7 +44,6 @@ from paved.operator._k8s_client import (
     FIELD_MANAGER,
     HANDOVER_MANAGER,
     KINDS,
-    Connection,
     KubeApi,
     KubeError,
 )
@@ -306,20 +305,3 @@ class KubernetesTarget:
                 manager=HANDOVER_MANAGER,
             )
         return manifest
-
-
-def kubernetes_targets(
-    inputs: Inputs, connections: Mapping[str, Connection] | None = None
-) -> list[KubernetesTarget]:
-    """One target per cluster with a ``kubernetes:`` section (connections from paved.yaml,
-    or ``connections[cluster]`` when given, as tests do)."""
-    out = []
-    for name in sorted(inputs.config.clusters):
-        k = inputs.config.clusters[name].kubernetes
-        if k is None:
-            continue
-        conn = (connections or {}).get(name) or Connection(
-            kubeconfig=k.kubeconfig, context=k.context
-        )
-        out.append(KubernetesTarget(name, inputs.project, KubeApi(conn.client())))
-    return out

@@ -125,10 +125,31 @@ def _as_dict(o: Any) -> dict[str, Any]:
 
 
 class KubeApi:
-    """One cluster's API, as dicts. Raises ``KubeError`` on every failure."""
+    """One cluster's API, as dicts. Raises ``KubeError`` on every failure.
 
-    def __init__(self, client: AsyncClient) -> None:
-        self._c = client
+    The client is made on first use, so a missing kubeconfig is an error of this
+    cluster's pass (shown in the status), not of the operator's start.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self._client: AsyncClient | None = None
+
+    @property
+    def _c(self) -> AsyncClient:
+        if self._client is None:
+            try:
+                self._client = self.connection.client()
+            except Exception as e:
+                where = self.connection.context or self.connection.kubeconfig or "default"
+                raise KubeError(
+                    f"kubeconfig for cluster context {where!r} cannot be loaded: {e}",
+                    status=0,
+                    code="PAVED-K8S-CONFIG",
+                    fix="set clusters.<name>.kubernetes.kubeconfig/context in paved.yaml, or "
+                    "run the operator in the cluster with a ServiceAccount",
+                ) from None
+        return self._client
 
     async def list_owned(self, kind: str, selector: dict[str, str]) -> list[dict[str, Any]]:
         """Every object of ``kind`` in all namespaces whose labels match ``selector``."""
@@ -196,4 +217,6 @@ class KubeApi:
             raise api_error(e, f"delete {kind} {namespace}/{name}") from None
 
     async def close(self) -> None:
-        await self._c.close()
+        if self._client is not None:
+            await self._client.close()
+            self._client = None

@@ -49,6 +49,9 @@ class OperatorSettings:
         concurrency: writes in parallel per phase.
         metrics_port: serve Prometheus metrics there; None: off.
         backoff: per-object retry delays.
+        clusters: reconcile the clusters ``paved.yaml`` declares (a Temporal target per
+            cluster, a Kubernetes target per cluster with ``kubernetes:``) instead of
+            the one Temporal at ``temporal_address``; no effect without ``clusters:``.
     """
 
     temporal_address: str | None = "127.0.0.1:7233"
@@ -63,6 +66,7 @@ class OperatorSettings:
     concurrency: int = 16
     metrics_port: int | None = None
     backoff: Backoff = field(default_factory=Backoff)
+    clusters: bool = False
 
 
 def load_inputs(project: Project) -> Inputs:
@@ -144,7 +148,13 @@ class Operator:
     def _default_targets(self) -> list[Target]:
         s = self.settings
         out: list[Target] = []
-        if s.temporal_address:
+        if s.clusters and self.project.config.clusters:
+            from paved.operator._clusters import cluster_targets
+
+            out += cluster_targets(
+                self.project.config.project, self.project.config, fence=lambda: self.lease.token
+            )
+        elif s.temporal_address:
             out.append(
                 TemporalNamespaces(
                     self.project.config.project,

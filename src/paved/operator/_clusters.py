@@ -21,7 +21,6 @@ from temporalio.service import TLSConfig
 
 from paved import specs
 from paved._errors import ProjectError
-from paved.auth import Route
 from paved.operator._k8s import KubernetesTarget
 from paved.operator._k8s_client import Connection, KubeApi
 from paved.operator._target import Target
@@ -60,7 +59,7 @@ def connector(name: str, endpoint: specs.TemporalEndpoint) -> Callable[[], Await
     return connect
 
 
-def _serves(cluster: specs.ClusterConfig) -> Callable[[Route], bool]:
+def _serves(cluster: specs.ClusterConfig) -> Callable[[specs.Route], bool]:
     return lambda r: cluster.serves(r.region, r.environment)
 
 

@@ -371,7 +371,7 @@ async def test_a_refused_write_is_an_error_for_that_object_only_and_the_next_pas
     p = await run_pass(target, inp)
     assert set(p.errors) == {("Deployment", "art/render")}
     err = p.errors[("Deployment", "art/render")]
-    assert err.code == "PAVED-K8S-409" and "apply Deployment art/render" in str(err)
+    assert err.code == "PAVED-K8S-CONFLICT" and "apply Deployment art/render" in str(err)
     assert not isinstance(err, TerminalError)  # retried
     assert stored(eu.emulator, "deployments", "art", "render") is None
     assert stored(eu.emulator, "deployments", "art", "thumbs") is not None

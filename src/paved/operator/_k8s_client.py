@@ -63,6 +63,27 @@ class KubeError(PavedError):
         self.status = status
 
 
+# HTTP status -> (stable code, fix). Codes are listed in docs/operator.md.
+_STATUS: Final[dict[int, tuple[str, str]]] = {
+    401: ("PAVED-K8S-FORBIDDEN", "check the cluster's credentials (kubeconfig user, token)"),
+    403: (
+        "PAVED-K8S-FORBIDDEN",
+        "grant the operator's ServiceAccount this verb on this kind (docs/operator.md, RBAC)",
+    ),
+    404: (
+        "PAVED-K8S-NOT-FOUND",
+        "create the Kubernetes namespace, or install the CRD (KEDA) in this cluster",
+    ),
+    409: (
+        "PAVED-K8S-CONFLICT",
+        "another writer changed the object at the same time; the next pass retries",
+    ),
+    400: ("PAVED-K8S-INVALID", "the API server refused the manifest; report it (Paved renders it)"),
+    422: ("PAVED-K8S-INVALID", "the API server refused the manifest; report it (Paved renders it)"),
+}
+_OTHER: Final = ("PAVED-K8S-API", "the next pass retries; check the API server's health")
+
+
 def api_error(e: Exception, what: str) -> KubeError:
     """An httpx2/lightkube error as a ``KubeError`` that names ``what`` and the fix."""
     if isinstance(e, httpx2.HTTPStatusError):
@@ -72,18 +93,12 @@ def api_error(e: Exception, what: str) -> KubeError:
             reason, detail = body.get("reason", ""), body.get("message", "")
         except ValueError:
             reason, detail = e.response.reason_phrase, e.response.text[:200]
-        fixes = {
-            401: "check the cluster's credentials (kubeconfig user, token)",
-            403: "grant the operator's ServiceAccount this verb on this kind (see docs/operator.md, RBAC)",
-            404: "create the Kubernetes namespace, or install the CRD (KEDA) in this cluster",
-            409: "another writer changed the object at the same time; the next pass retries",
-            422: "the manifest was refused by the API server; report it (Paved renders it)",
-        }
+        code, fix = _STATUS.get(status, _OTHER)
         return KubeError(
             f"{what}: HTTP {status} {reason}: {detail}".rstrip(": "),
             status=status,
-            code=f"PAVED-K8S-{status}",
-            fix=fixes.get(status, "the next pass retries; check the API server's health"),
+            code=code,
+            fix=fix,
         )
     if isinstance(e, httpx2.TransportError):
         return KubeError(
@@ -92,7 +107,7 @@ def api_error(e: Exception, what: str) -> KubeError:
             code="PAVED-K8S-UNREACHABLE",
             fix="check the cluster address in the kubeconfig and the network; the next pass retries",
         )
-    return KubeError(f"{what}: {type(e).__name__}: {e}", status=0, code="PAVED-K8S")
+    return KubeError(f"{what}: {type(e).__name__}: {e}", status=0, code="PAVED-K8S-API")
 
 
 @dataclass(frozen=True)

@@ -9,17 +9,23 @@ dev server within a second or two, and callers' SDKs retry UNAVAILABLE.
 
 TLS, mTLS and an API key (sent as ``authorization: Bearer``, the Temporal
 Cloud convention) are supported; the key never appears in ``repr``.
+
+With clusters declared in ``paved.yaml`` there is one pool per cluster
+(``Upstreams``): each call goes to the cluster of the physical namespace it
+routes to.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import grpc
 
+from paved import specs
 from paved._errors import RuntimeSetupError
 
 MAX_MESSAGE = 128 * 1024 * 1024
@@ -123,3 +129,74 @@ class ChannelPool:
     async def close(self) -> None:
         for ch in self.channels:
             await ch.close()
+
+
+def from_endpoint(endpoint: specs.TemporalEndpoint, connections: int = 2) -> Upstream:
+    """A cluster's Temporal endpoint (``paved.yaml``) as an ``Upstream``; reads the API key now."""
+    return Upstream(
+        address=endpoint.address,
+        connections=connections,
+        tls=endpoint.tls,
+        ca_file=endpoint.ca_file,
+        cert_file=endpoint.cert_file,
+        key_file=endpoint.key_file,
+        server_name=endpoint.server_name,
+        api_key=endpoint.api_key(),
+    )
+
+
+class Upstreams:
+    """Every upstream of one proxy: a channel pool per cluster, and which pool serves a call.
+
+    A call for a physical namespace goes to the cluster serving that namespace's
+    region and environment (``clusters`` from ``paved.yaml``); a call without a
+    namespace (``GetSystemInfo``, ``ListNamespaces``) goes to the caller's home
+    cluster. Without clusters, or for a region no cluster serves, the ``default``
+    upstream serves. Pools open together and close together; one cluster going
+    down leaves the others' channels untouched (each reconnects on its own).
+    """
+
+    def __init__(
+        self,
+        default: Upstream,
+        clusters: Mapping[str, specs.ClusterConfig] | None = None,
+    ) -> None:
+        self.default = default
+        self.clusters = dict(clusters or {})
+        self._upstreams = {
+            name: from_endpoint(c.temporal, default.connections)
+            for name, c in self.clusters.items()
+        }
+        self._pools: dict[str, ChannelPool] = {}
+        self._default: ChannelPool | None = None
+
+    def open(self) -> None:
+        self._default = ChannelPool(self.default)
+        self._pools = {name: ChannelPool(u) for name, u in self._upstreams.items()}
+
+    @property
+    def default_pool(self) -> ChannelPool:
+        assert self._default is not None, "Upstreams.open() first"
+        return self._default
+
+    def cluster_of(self, region: str, environment: str) -> str | None:
+        found = specs.cluster_for(self.clusters, region, environment)
+        return found[0] if found else None
+
+    def pool(self, region: str | None, environment: str | None) -> ChannelPool:
+        """The pool of the cluster serving ``region``/``environment`` (else the default)."""
+        if region is not None and environment is not None:
+            name = self.cluster_of(region, environment)
+            if name is not None:
+                return self._pools[name]
+        return self.default_pool
+
+    def describe(self) -> str:
+        if not self.clusters:
+            return self.default.address
+        return ", ".join(f"{n}={u.address}" for n, u in sorted(self._upstreams.items()))
+
+    async def close(self) -> None:
+        for p in [*self._pools.values(), *([self._default] if self._default else [])]:
+            await p.close()
+        self._pools, self._default = {}, None

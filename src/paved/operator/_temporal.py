@@ -153,6 +153,8 @@ class TemporalNamespaces:
         self._sem = asyncio.Semaphore(concurrency)
         self._timeout = timedelta(seconds=timeout)
         self._locks: dict[str, asyncio.Lock] = {}
+        self._write_lock = asyncio.Lock()
+        self._marked: dict[str, set[str]] = {}  # namespace -> desired search attributes
         self.writes: Counter[str] = Counter()
 
     @classmethod
@@ -188,6 +190,7 @@ class TemporalNamespaces:
         for d in desired:
             if d.kind == SEARCH_ATTRIBUTE and d.parent is not None:
                 sa_wanted.setdefault(d.parent[1], []).append(d)
+        self._marked = {ns: {d.name.rpartition("/")[2] for d in ds} for ns, ds in sa_wanted.items()}
         objects: list[Observed] = []
         errors: dict[Key, str] = {}
         jobs: list[Awaitable[None]] = []
@@ -329,9 +332,21 @@ class TemporalNamespaces:
                 fix="nothing: the other operator owns the reconcile now",
             )
 
-    async def _write(self, rpc: str, call: Awaitable[Any]) -> Any:
-        self.writes[rpc] += 1
-        return await call
+    async def _write(self, rpc: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        """One counted write. Writes to a cluster are serialized: the server versions
+        namespace metadata globally, so parallel updates of *different* namespaces fail
+        with "conditional update error"; search-attribute saves are rate-limited, so a
+        "rate limit exceeded" is retried here a few times before counting as an error."""
+        async with self._write_lock:
+            for attempt in range(6):
+                self.writes[rpc] += 1
+                try:
+                    return await call()
+                except RPCError as e:
+                    busy = e.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.RESOURCE_EXHAUSTED)
+                    if not busy or "rate limit" not in e.message or attempt == 5:
+                        raise
+                await asyncio.sleep(0.05 * 2**attempt)
 
     async def _apply_namespace(self, client: Client, change: Change) -> None:
         ws = client.workflow_service
@@ -342,12 +357,18 @@ class TemporalNamespaces:
             try:
                 await self._write(
                     "RegisterNamespace",
-                    ws.register_namespace(
+                    lambda: ws.register_namespace(
                         RegisterNamespaceRequest(
                             namespace=change.name,
                             description=str(spec["description"]),
                             workflow_execution_retention_period=_days(spec["retention_days"]),
-                            data=self._data(spec),
+                            # The attributes it is about to add, marked first (see module doc).
+                            data=self._data(spec)
+                            | {
+                                marks.SEARCH_ATTRIBUTES: marks.join(
+                                    self._marked.get(change.name, set())
+                                )
+                            },
                         ),
                         timeout=self._timeout,
                     ),
@@ -360,7 +381,7 @@ class TemporalNamespaces:
             spec = change.desired.spec
             await self._write(
                 "UpdateNamespace",
-                ws.update_namespace(
+                lambda: ws.update_namespace(
                     UpdateNamespaceRequest(
                         namespace=change.name,
                         update_info=UpdateNamespaceInfo(
@@ -376,7 +397,7 @@ class TemporalNamespaces:
         elif change.op == Op.DEPRECATE:
             await self._write(
                 "UpdateNamespace",
-                ws.update_namespace(
+                lambda: ws.update_namespace(
                     UpdateNamespaceRequest(
                         namespace=change.name,
                         update_info=UpdateNamespaceInfo(
@@ -413,7 +434,7 @@ class TemporalNamespaces:
                 )
         await self._write(
             "DeleteNamespace",
-            client.operator_service.delete_namespace(
+            lambda: client.operator_service.delete_namespace(
                 DeleteNamespaceRequest(namespace=change.name), timeout=self._timeout
             ),
         )
@@ -438,12 +459,12 @@ class TemporalNamespaces:
             typ = str(change.desired.spec["type"])
             if attr not in mine:  # mark first: a crash after the add leaves it known as ours
                 await self._write(
-                    "UpdateNamespace", self._set_attributes(client, ns, mine | {attr})
+                    "UpdateNamespace", lambda: self._set_attributes(client, ns, mine | {attr})
                 )
             try:
                 await self._write(
                     "AddSearchAttributes",
-                    ops.add_search_attributes(
+                    lambda: ops.add_search_attributes(
                         AddSearchAttributesRequest(
                             namespace=ns, search_attributes={attr: _TYPES[typ]}
                         ),
@@ -462,7 +483,7 @@ class TemporalNamespaces:
             try:
                 await self._write(
                     "RemoveSearchAttributes",
-                    ops.remove_search_attributes(
+                    lambda: ops.remove_search_attributes(
                         RemoveSearchAttributesRequest(namespace=ns, search_attributes=[attr]),
                         timeout=self._timeout,
                     ),
@@ -470,7 +491,9 @@ class TemporalNamespaces:
             except RPCError as e:
                 if e.status != RPCStatusCode.NOT_FOUND:
                     raise
-            await self._write("UpdateNamespace", self._set_attributes(client, ns, mine - {attr}))
+            await self._write(
+                "UpdateNamespace", lambda: self._set_attributes(client, ns, mine - {attr})
+            )
 
     def _set_attributes(self, client: Client, ns: str, names: set[str]) -> Awaitable[Any]:
         return client.workflow_service.update_namespace(

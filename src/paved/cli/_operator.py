@@ -218,7 +218,10 @@ def apply(
     errors = [o for t in result.targets for o in t.objects if o.state in ("error", "waiting")]
     for o in errors[:20]:
         click.secho(f"  error {o.kind} {o.name}: {o.last_error or o.reason}", fg="red", err=True)
-    click.echo(f"applied: {result.writes} writes, {result.errors} errors; status: paved status")
+    click.echo(
+        f"applied: {op.writes} writes in {op.passes} passes, {result.errors} errors left; "
+        "status: paved status"
+    )
     sys.exit(0 if not errors and not any(t.read_error for t in result.targets) else 1)
 
 

@@ -1,6 +1,7 @@
 """``paved status``: what the project declares and what ``paved dev`` is running.
 
-Reads the committed specs (namespaces, workers and their queues) and, when
+Reads the committed specs (namespaces, workers and their queues), the
+operator's status (desired vs actual, drift, last error per object) and, when
 ``paved dev`` runs for this project, ``.paved/dev.json`` (pids and URLs), then
 checks each process is alive and each worker answers ``/healthz``.
 """
@@ -11,7 +12,7 @@ import json
 import os
 import urllib.request
 
-from paved import specs
+from paved import operator, specs
 
 
 def _alive(pid: int) -> bool:
@@ -46,6 +47,7 @@ def status_lines(project: specs.Project) -> list[str]:
             f"{q.name} ({len(q.workflows)} wf, {len(q.activities)} act)" for q in w.queues
         )
         lines.append(f"  worker {w.name}: namespace {w.namespace}, replicas {w.replicas}; {queues}")
+    lines += operator.status_lines(project.state_dir)
     path = project.state_dir / "dev.json"
     if not path.exists():
         lines.append("paved dev: not running (start it with `paved dev`)")

@@ -133,15 +133,16 @@ class PolicyTarget:
         import yaml
 
         doc = yaml.safe_load(text) or {}
-        self._doc = doc if owned else None
+        if not owned:  # written by hand (or another project): everything in it is held
+            self._doc = None
+            return Snapshot([Observed(d.kind, d.name, {}, owned=False) for d in desired])
+        self._doc = doc
         objs: list[Observed] = []
         settings = {k: doc[k] for k in ("residency", "jwt") if k in doc}
         settings.setdefault("residency", {"allow": []})
-        objs.append(Observed(SETTINGS, "policy", settings, owned=owned))
-        objs += [Observed(TEAM, n, t, owned=owned) for n, t in (doc.get("teams") or {}).items()]
-        objs += [
-            Observed(PRINCIPAL, str(p["name"]), p, owned=owned) for p in doc.get("principals") or []
-        ]
+        objs.append(Observed(SETTINGS, "policy", settings))
+        objs += [Observed(TEAM, n, t) for n, t in (doc.get("teams") or {}).items()]
+        objs += [Observed(PRINCIPAL, str(p["name"]), p) for p in doc.get("principals") or []]
         return Snapshot(objs)
 
     async def apply(self, change: Change) -> None:

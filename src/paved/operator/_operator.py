@@ -144,6 +144,7 @@ class Operator:
         self.status_file = status_path(project.state_dir)
         self.last: PassResult | None = None
         self.passes = 0
+        self.writes = 0  # over every pass of this operator
 
     def _default_targets(self) -> list[Target]:
         s = self.settings
@@ -197,11 +198,10 @@ class Operator:
                 if result.converged or time.monotonic() > end:
                     return result
                 wait_s = self.reconciler.next_retry_in()
-                if wait_s is None and not result.drift:
-                    return result  # only terminal errors or holds left
-                await asyncio.sleep(
-                    min(wait_s if wait_s is not None else 0.0, max(0.0, end - time.monotonic()))
-                )
+                if result.writes == 0 and wait_s is None:
+                    return result  # no progress and nothing to retry: terminal errors, holds
+                if wait_s:
+                    await asyncio.sleep(min(wait_s, max(0.0, end - time.monotonic())))
         finally:
             await self.lease.release()
 
@@ -210,6 +210,7 @@ class Operator:
         result = await self.reconciler.reconcile(inputs)
         self.last = result
         self.passes += 1
+        self.writes += result.writes
         write_status(
             self.status_file,
             result,

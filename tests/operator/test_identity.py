@@ -12,11 +12,11 @@ import yaml
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from paved.auth import Policy, Routes, new_api_key
+from paved.auth import Policy, new_api_key
 from paved.dev import DevServer
 from paved.operator import Operator, OperatorSettings, PolicyTarget, load_inputs
 from paved.proxy import ProxyServer
-from paved.specs import Project
+from paved.specs import Project, Routes
 
 from .helpers import project_name, write_project
 

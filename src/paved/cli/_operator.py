@@ -113,6 +113,8 @@ def _settings(
 
 def _fmt_spec(spec: object) -> str:
     if isinstance(spec, dict):
+        if len(spec) > 8:  # a whole Kubernetes object: its size, not every leaf
+            return f"({len(spec)} fields)"
         return " ".join(f"{k}={json.dumps(v, default=str)}" for k, v in spec.items())
     return ""
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-DOCS = Path(__file__).resolve().parent / "documents"
+# No .resolve(): the workflow sandbox forbids it, and this module may be imported there.
+DOCS = Path(__file__).parent / "documents"
 _WORD = re.compile(r"[a-z0-9-]+")
 
 

@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
 
     import paved
     from paved import agents
-    from research import documents
+    import research.documents as documents
     from research.models import SessionInput, SessionResult
     from research.session import INSTRUCTIONS, SessionLoop
 

@@ -34,17 +34,28 @@ def import_example() -> None:
     import research.session  # noqa: F401
 
 
-async def connect(address: str, namespace: str, worker: str) -> Client:
+async def connect(
+    address: str, namespace: str, worker: str, api_key: str | None = None
+) -> Client:
     setup = agents.worker_setup("research", worker, None)
     kwargs: dict[str, Any] = {"namespace": namespace}
+    if api_key is not None:
+        kwargs.update(api_key=api_key, tls=False)
     if setup.data_converter is not None:
         kwargs["data_converter"] = setup.data_converter
     return await Client.connect(address, **kwargs)
 
 
+def runner() -> SandboxedWorkflowRunner:
+    """The managed worker's sandbox: Paved and the project's package passed through."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+    )
+
+
 @contextlib.asynccontextmanager
 async def workers(
-    address: str, namespace: str, names: Iterable[str]
+    address: str, namespace: str, names: Iterable[str], api_key: str | None = None
 ) -> AsyncIterator[dict[str, Client]]:
     """Run the example's workers ``names`` on physical ``namespace``; yields their clients."""
     import_example()
@@ -58,20 +69,17 @@ async def workers(
     for p, obj in sdk.REGISTRY.activities.values():
         if p.namespace == "research" and p.worker in names:
             by_queue.setdefault((p.worker, p.task_queue), ([], []))[1].append(obj)
-    runner = SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-    )
     async with contextlib.AsyncExitStack() as stack:
         for (worker, queue), (wfs, acts) in sorted(by_queue.items(), key=lambda kv: kv[0]):
             if worker not in clients:
-                clients[worker] = await connect(address, namespace, worker)
+                clients[worker] = await connect(address, namespace, worker, api_key)
             setup = agents.worker_setup("research", worker, None)
             w = Worker(
                 clients[worker],
                 task_queue=queue,
                 workflows=wfs,
                 activities=acts,
-                workflow_runner=runner,
+                workflow_runner=runner(),
                 plugins=setup.plugins,
                 max_concurrent_activities=SLOTS.get(worker, 50),
                 graceful_shutdown_timeout=timedelta(seconds=1),

@@ -88,9 +88,31 @@ async def test_two_tool_calls_as_separate_activities_on_declared_queues(
     else:
         assert {n for n, _ in model_calls} == {"agent__researcher__model_request"}
         assert {n for n, _ in tool_calls} == {"agent__researcher__toolset__<agent>__call_tool"}
+    # the history replays deterministically with the same plugins and converter (the
+    # replay guardrail's precondition for agent workflows)
+    await replay(h, flavour)
     # the deadline passed without an approver: declared path (reject), report stored, not sent
     assert ("send_report", "research-tools-activities") not in acts
     assert ("store_report", "research-tools-activities") in acts
+
+
+async def replay(h: Any, flavour: str) -> None:
+    from temporalio.worker import Replayer
+
+    from research.pydantic_session import ResearchSessionPydantic
+    from research.session import ResearchSession
+
+    wf = ResearchSession if flavour == "research" else ResearchSessionPydantic
+    setup = agents.replayer_setup("research", flavour, None)
+    assert setup.data_converter is not None
+    replayer = Replayer(
+        workflows=[wf],
+        plugins=setup.plugins,
+        data_converter=setup.data_converter,
+        workflow_runner=harness.runner(),
+    )
+    result = await replayer.replay_workflow(await h.fetch_history(), raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure
 
 
 async def test_model_tier_and_queue_reach_the_activity(example: dict[str, Client]) -> None:

@@ -45,6 +45,7 @@ from paved.agents._runtimes import (
     WorkerSetup,
     data_converter,
     paved_plugin,
+    replayer_setup,
     worker_setup,
 )
 from paved.agents._scripted import ScriptedModel, Step
@@ -91,6 +92,7 @@ __all__ = [
     "llm_worker",
     "paved_plugin",
     "poll_events",
+    "replayer_setup",
     "send_approval",
     "should_continue_as_new",
     "sse_response",

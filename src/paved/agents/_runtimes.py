@@ -15,7 +15,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter import DataConverter, DefaultPayloadConverter, PayloadCodec
 from temporalio.plugin import SimplePlugin
 
 from paved import sdk
@@ -98,3 +98,27 @@ def worker_setup(
     for r in found:
         plugins.extend(r.plugins())
     return WorkerSetup(data_converter=converter, plugins=plugins)
+
+
+def replayer_setup(
+    namespace: str,
+    worker: str,
+    codec: PayloadCodec | None,
+    max_payload_bytes: int = sdk.DEFAULT_MAX_PAYLOAD_BYTES,
+) -> WorkerSetup:
+    """What a ``temporalio.worker.Replayer`` of worker ``worker``'s workflows needs.
+
+    Same plugins as the worker. The converter differs for one reason: a Replayer
+    applies the plugins' converter hooks, and the OpenAI integration's hook accepts a
+    ready-made converter only if ``isinstance(converter.payload_converter,
+    OpenAIPayloadConverter)``, which temporalio 1.35 never satisfies (it wraps the
+    payload converter in a transfer-type converter). Given Paved's converter with the
+    default payload converter class, the hook swaps in its own and keeps the codec.
+    """
+    setup = worker_setup(namespace, worker, codec, max_payload_bytes)
+    if setup.data_converter is None:
+        return setup
+    base = setup.data_converter
+    if any(r.framework == "openai-agents" for r in RUNTIMES.for_worker(namespace, worker)):
+        base = dataclasses.replace(base, payload_converter_class=DefaultPayloadConverter)
+    return WorkerSetup(data_converter=base, plugins=setup.plugins)

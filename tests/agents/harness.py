@@ -34,9 +34,7 @@ def import_example() -> None:
     import research.session  # noqa: F401
 
 
-async def connect(
-    address: str, namespace: str, worker: str, api_key: str | None = None
-) -> Client:
+async def connect(address: str, namespace: str, worker: str, api_key: str | None = None) -> Client:
     setup = agents.worker_setup("research", worker, None)
     kwargs: dict[str, Any] = {"namespace": namespace}
     if api_key is not None:

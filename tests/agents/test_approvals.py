@@ -60,7 +60,13 @@ async def stack(
         key, entry = new_api_key(f"{name}-key")
         keys[name] = key
         principals.append(
-            {"name": name, "team": name, "region": "local", "environment": "dev", "api_keys": [entry]}
+            {
+                "name": name,
+                "team": name,
+                "region": "local",
+                "environment": "dev",
+                "api_keys": [entry],
+            }
         )
     policy = {
         "teams": {n: {"namespaces": {"research": r}} for n, r in TEAMS.items() if r},
@@ -190,14 +196,18 @@ async def test_front_end_asks_with_update_with_start_and_streams_only_to_readers
     try:
         async with aiohttp.ClientSession() as http:
             for n, question in enumerate(["rate limits", "streaming"], start=1):
-                async with http.post(f"{base}/ask", json={"question": question}, headers=bearer("viewer")) as r:
+                async with http.post(
+                    f"{base}/ask", json={"question": question}, headers=bearer("viewer")
+                ) as r:
                     assert r.status == 202, await r.text()
                     body = await r.json()
                     assert body["turn"] == n
             wid = body["workflow_id"]
             async with http.get(f"{base}/events", headers=bearer("outsider")) as r:
                 assert r.status == 403, await r.text()
-            async with http.post(f"{base}/ask", json={"question": "x"}, headers=bearer("outsider")) as r:
+            async with http.post(
+                f"{base}/ask", json={"question": "x"}, headers=bearer("outsider")
+            ) as r:
                 assert r.status == 403
             seen: list[str] = []
             async with http.get(f"{base}/events", headers=bearer("viewer")) as r:
@@ -211,12 +221,18 @@ async def test_front_end_asks_with_update_with_start_and_streams_only_to_readers
                             break
             assert seen[:2] == ["question", "question"]
             assert "tool_start" in seen
-            async with http.post(f"{base}/approve", json={"action": "send-report-1"}, headers=bearer("viewer")) as r:
+            async with http.post(
+                f"{base}/approve", json={"action": "send-report-1"}, headers=bearer("viewer")
+            ) as r:
                 assert r.status == 403
-            async with http.post(f"{base}/approve", json={"action": "send-report-1"}, headers=bearer("boss")) as r:
+            async with http.post(
+                f"{base}/approve", json={"action": "send-report-1"}, headers=bearer("boss")
+            ) as r:
                 assert r.status == 200, await r.text()
                 assert (await r.json())["by"] == "boss"
-            async with http.post(f"{base}/approve", json={"action": "send-report-1"}, headers=bearer("boss")) as r:
+            async with http.post(
+                f"{base}/approve", json={"action": "send-report-1"}, headers=bearer("boss")
+            ) as r:
                 assert r.status == 409  # already decided: the validator refuses
         status = await app_client.get_workflow_handle(wid).query("status")
         assert status["answered"] >= 1

@@ -97,10 +97,9 @@ async def test_two_tool_calls_as_separate_activities_on_declared_queues(
 
 
 async def replay(h: Any, flavour: str) -> None:
-    from temporalio.worker import Replayer
-
     from research.pydantic_session import ResearchSessionPydantic
     from research.session import ResearchSession
+    from temporalio.worker import Replayer
 
     wf = ResearchSession if flavour == "research" else ResearchSessionPydantic
     setup = agents.replayer_setup("research", flavour, None)

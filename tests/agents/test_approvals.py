@@ -56,7 +56,7 @@ async def stack(
     physical = f"research-{uuid.uuid4().hex[:8]}"
     await ensure_namespaces(client, [physical])
     keys, principals = {}, []
-    for name, roles in TEAMS.items():
+    for name in TEAMS:
         key, entry = new_api_key(f"{name}-key")
         keys[name] = key
         principals.append(

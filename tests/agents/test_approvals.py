@@ -30,6 +30,10 @@ from paved.proxy import ProxyServer, Upstream
 from paved.specs import Route, Routes
 from tests.agents import harness
 
+# Until the proxy's approval check lands (on top of house-auth's one authorization
+# decision): the policy has no "approve" role yet.
+pytestmark = pytest.mark.skip(reason="the proxy's approval check is not on main yet")
+
 TEAMS = {
     "svc": ["read", "write", "worker"],
     "viewer": ["read", "write"],

@@ -29,8 +29,8 @@ with workflow.unsafe.imports_passed_through():
     from pydantic_ai.models.function import AgentInfo, FunctionModel
 
     import paved
-    from paved import agents
     import research.documents as documents
+    from paved import agents
     from research.models import SessionInput, SessionResult
     from research.session import INSTRUCTIONS, SessionLoop
 

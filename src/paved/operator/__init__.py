@@ -8,6 +8,7 @@ with): real ``paved worker run`` processes, restarted with backoff, scaled to a
 desired count, drained on scale-down; ``worker_template`` starts one replica.
 """
 
+from paved.operator._cloud import CloudNamespaces
 from paved.operator._diff import Rules, diff, field_changes
 from paved.operator._identity import PolicyTarget, desired_policy
 from paved.operator._lease import FileLease, Lease, RedisLease
@@ -44,6 +45,7 @@ __all__ = [
     "WRITE_OPS",
     "Backoff",
     "Change",
+    "CloudNamespaces",
     "Desired",
     "FieldChange",
     "FileLease",

@@ -39,6 +39,7 @@ from paved.operator._target import (
     TerminalError,
 )
 from paved.operator._temporal import TemporalNamespaces, namespace_objects
+from paved.operator._workers import WorkerReplicas
 
 __all__ = [
     "MANIFEST_FILES",
@@ -73,6 +74,7 @@ __all__ = [
     "TargetResult",
     "TemporalNamespaces",
     "TerminalError",
+    "WorkerReplicas",
     "desired_policy",
     "diff",
     "field_changes",

@@ -130,9 +130,13 @@ class PolicyTarget:
             return Snapshot(())
         text = self.path.read_text(encoding="utf-8")
         owned = text.startswith(_HEADER.format(project=self._project))
-        import yaml
+        body = "".join(line for line in text.splitlines(True) if not line.startswith("#"))
+        try:
+            doc = json.loads(body) if body.strip() else {}  # what this target writes
+        except ValueError:
+            import yaml  # a hand-written YAML policy (it is held, not parsed for writing)
 
-        doc = yaml.safe_load(text) or {}
+            doc = yaml.safe_load(text) or {}
         if not owned:  # written by hand (or another project): everything in it is held
             self._doc = None
             return Snapshot([Observed(d.kind, d.name, {}, owned=False) for d in desired])

@@ -145,6 +145,7 @@ class Operator:
         self.last: PassResult | None = None
         self.passes = 0
         self.writes = 0  # over every pass of this operator
+        self._inputs_cache: tuple[tuple[tuple[str, int, int], ...], Inputs] | None = None
 
     def _default_targets(self) -> list[Target]:
         s = self.settings
@@ -205,8 +206,21 @@ class Operator:
         finally:
             await self.lease.release()
 
+    def _inputs(self) -> Inputs:
+        """The inputs, re-parsed only when one of their files changed (stat)."""
+        root = self.project.root
+        files = [
+            root / PROJECT_FILE,
+            root / "policy.yaml",
+            *sorted(self.project.specs_dir.glob("*.yaml")),
+        ]
+        key = tuple((str(p), *_stat(p)) for p in files)
+        if self._inputs_cache is None or self._inputs_cache[0] != key:
+            self._inputs_cache = (key, load_inputs(self.project))
+        return self._inputs_cache[1]
+
     async def _pass(self) -> PassResult:
-        inputs = load_inputs(self.project)
+        inputs = self._inputs()
         result = await self.reconciler.reconcile(inputs)
         self.last = result
         self.passes += 1
@@ -297,6 +311,14 @@ class Operator:
         with contextlib.suppress(Exception):
             async for _ in awatch(*paths, stop_event=stop, debounce=200, step=50):
                 changed.set()
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    try:
+        st = path.stat()
+    except OSError:
+        return (0, -1)
+    return (st.st_mtime_ns, st.st_size)
 
 
 async def _wait(changed: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:

@@ -23,6 +23,7 @@ just before ``DeleteNamespace``.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
@@ -206,7 +207,10 @@ class TemporalNamespaces:
             else:
                 objects.append(obs)
             mine = marks.search_attributes(data) if owned else set()
-            if owned and (sa_wanted.get(ns_name) or mine):
+            aliases = _aliased(resp)
+            if owned and aliases is not None:
+                objects.extend(_attributes(ns_name, aliases, mine))
+            elif owned and (sa_wanted.get(ns_name) or mine):
                 jobs.append(
                     self._read_attributes(
                         client, ns_name, mine, sa_wanted.get(ns_name, []), objects, errors
@@ -277,16 +281,8 @@ class TemporalNamespaces:
                 for attr in mine:
                     errors[(SEARCH_ATTRIBUTE, f"{ns}/{attr}")] = why
                 return
-        for attr, typ in r.custom_attributes.items():
-            objects.append(
-                Observed(
-                    SEARCH_ATTRIBUTE,
-                    f"{ns}/{attr}",
-                    {"type": _TYPE_NAMES.get(typ, str(typ))},
-                    owned=attr in mine,
-                    parent=(NAMESPACE, ns),
-                )
-            )
+        types = {a: _TYPE_NAMES.get(t, str(t)) for a, t in r.custom_attributes.items()}
+        objects.extend(_attributes(ns, types, mine))
 
     # ----- apply ------------------------------------------------------------------------
 
@@ -508,6 +504,43 @@ class TemporalNamespaces:
             ),
             timeout=self._timeout,
         )
+
+
+_FIELD = re.compile(r"^([A-Za-z]+?)\d+$")
+
+
+def _aliased(resp: DescribeNamespaceResponse) -> dict[str, str] | None:
+    """Custom search attributes from the namespace itself, or None when it has none listed.
+
+    With SQL visibility (the dev server's SQLite, MySQL, PostgreSQL) each namespace maps
+    its attributes to typed database columns (``Keyword04 -> Color``) in
+    ``config.custom_search_attribute_aliases``, which ``ListNamespaces`` returns: the
+    no-op pass then needs no ``ListSearchAttributes`` per namespace (the server
+    rate-limits those: 700 took ~14 s). Elasticsearch keeps attributes cluster-wide
+    and leaves the map empty; so does a namespace with none yet: then the caller asks
+    ``ListSearchAttributes``.
+    """
+    aliases = resp.config.custom_search_attribute_aliases
+    if not aliases:
+        return None
+    out = {}
+    for field, alias in aliases.items():
+        m = _FIELD.match(field)
+        out[alias] = m.group(1) if m else field
+    return out
+
+
+def _attributes(ns: str, types: dict[str, str], mine: set[str]) -> list[Observed]:
+    return [
+        Observed(
+            SEARCH_ATTRIBUTE,
+            f"{ns}/{attr}",
+            {"type": typ},
+            owned=attr in mine,
+            parent=(NAMESPACE, ns),
+        )
+        for attr, typ in types.items()
+    ]
 
 
 def _days(n: object) -> Duration:

@@ -66,7 +66,7 @@ class ApiKeyEntry(_Strict):
     id: str = Field(
         min_length=1, description="a name for the key, shown in logs instead of the key"
     )
-    hash: str = Field(description="'sha256:<64 hex>' of the key; see `paved policy add-key`")
+    hash: str = Field(description="'sha256:<64 hex>' of the key; see `paved policy new-key`")
     revoked: bool = False
     expires: datetime | None = None
     # The hash format is checked in _policy._check_consistency, not here: a

@@ -19,7 +19,7 @@ import json
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,10 @@ import jwt
 import yaml
 
 from paved._errors import AuthError, ProjectError
+from paved.auth import _decide
 from paved.auth import _model as model
+from paved.auth._decide import AccessRequest, Decision
+from paved.auth._principal import Principal
 from paved.specs import load_model
 
 # Codes users and tests match on.
@@ -42,34 +45,6 @@ POLICY = "PAVED-AUTH-POLICY"
 
 _JWT_CACHE_MAX = 10_000
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-
-
-@dataclass(frozen=True)
-class Principal:
-    """An authenticated caller.
-
-    Attributes:
-        name: the principal's name (policy entry or JWT subject).
-        team: the team whose roles apply.
-        kind: "service" or "human".
-        region, environment: home region and environment; they select the
-            physical namespace the proxy routes to.
-        regions, environments: what it may reach (always includes its own).
-        roles: if not None, only these of the team's roles apply.
-        via: "api_key" or "jwt".
-        credential_id: key id or JWT ``jti``/subject: safe to log.
-    """
-
-    name: str
-    team: str
-    kind: str
-    region: str
-    environment: str
-    regions: frozenset[str] = field(default_factory=frozenset)
-    environments: frozenset[str] = field(default_factory=frozenset)
-    roles: frozenset[str] | None = None
-    via: str = "api_key"
-    credential_id: str = ""
 
 
 def hash_api_key(key: str) -> str:
@@ -116,17 +91,24 @@ class Policy:
             p = _principal_of(pc, via="api_key")
             for entry in pc.api_keys:
                 self._keys[entry.hash.split(":", 1)[1]] = _KeyRecord(
-                    Principal(**{**p.__dict__, "credential_id": entry.id}), entry
+                    replace(p, credential_id=entry.id, expires_at=_timestamp(entry.expires)),
+                    entry,
                 )
-        self._team_roles: dict[str, dict[str, frozenset[str]]] = {
-            team: {ns: frozenset(roles) for ns, roles in tc.namespaces.items()}
-            for team, tc in config.teams.items()
-        }
-        self._cross: set[tuple[str, str, str | None]] = set()
+        cross: set[tuple[str, str, str | None]] = set()
         for rule in config.residency.allow:
             teams: list[str | None] = list(rule.teams) if rule.teams else [None]
             for team in teams:
-                self._cross.add((rule.from_region, rule.to_region, team))
+                cross.add((rule.from_region, rule.to_region, team))
+        self.grants = _decide.Grants(
+            team_roles={
+                team: {ns: frozenset(roles) for ns, roles in tc.namespaces.items()}
+                for team, tc in config.teams.items()
+            },
+            cross_regions=frozenset(cross),
+            revoked_keys=frozenset(
+                k.id for pc in config.principals for k in pc.api_keys if k.revoked
+            ),
+        )
         self._jwks: dict[str, jwt.PyJWK] = {}
         self._jwks_default: jwt.PyJWK | None = None
         if config.jwt is not None:
@@ -203,7 +185,7 @@ class Policy:
         # compare_digest: the dict look-up already matched, but keep the final check constant-time
         if rec is None or not hmac.compare_digest(rec.entry.hash.split(":", 1)[1], digest):
             raise AuthError(
-                "unknown API key", code=UNKNOWN_KEY, fix="create one with `paved policy add-key`"
+                "unknown API key", code=UNKNOWN_KEY, fix="create one with `paved policy new-key`"
             )
         if rec.entry.revoked:
             raise AuthError(
@@ -253,7 +235,7 @@ class Policy:
             raise AuthError("JWT has expired", code=EXPIRED, fix="get a fresh token") from None
         except jwt.PyJWTError as e:
             raise AuthError(f"JWT rejected: {type(e).__name__}: {e}", code=BAD_JWT) from None
-        p = self._principal_from_claims(jc, claims)
+        p = replace(self._principal_from_claims(jc, claims), expires_at=float(claims["exp"]))
         if len(self._jwt_cache) >= _JWT_CACHE_MAX:
             self._jwt_cache.clear()
         self._jwt_cache[token] = (float(claims["exp"]), p)
@@ -278,7 +260,7 @@ class Policy:
         known = next((pc for pc in self.config.principals if pc.name == name), None)
         if known is not None:
             base = _principal_of(known, via="jwt")
-            return Principal(**{**base.__dict__, "credential_id": str(claims.get("jti", name))})
+            return replace(base, credential_id=str(claims.get("jti", name)))
         return Principal(
             name=name,
             team=claim(c.team, None),
@@ -293,40 +275,31 @@ class Policy:
 
     # ----- authorization --------------------------------------------------------------
 
+    def decide(self, request: AccessRequest) -> Decision:
+        """The authorization decision every service asks (see ``paved.auth._decide``)."""
+        return _decide.decide(self.grants, request)
+
+    # The helpers below answer parts of that question for tests and tools; services ask
+    # ``decide`` so that the roles, residency and credential checks stay together.
+
     def roles(self, principal: Principal, logical_namespace: str) -> frozenset[str]:
         """The roles ``principal`` holds on ``logical_namespace``."""
-        team = self._team_roles.get(principal.team)
-        if not team:
-            return frozenset()
-        held = team.get(logical_namespace, frozenset()) | team.get("*", frozenset())
-        if principal.roles is not None:
-            held &= principal.roles
-        return held
+        return _decide.held_roles(self.grants, principal, logical_namespace)
 
     def allowed(self, principal: Principal, role: str, logical_namespace: str) -> bool:
         """Whether ``principal`` holds ``role`` on ``logical_namespace`` (deny by default)."""
-        return role in self.roles(principal, logical_namespace)
+        return self.decide(AccessRequest.of(principal, role, logical_namespace)).allowed
 
     def namespaces_with(self, principal: Principal, role: str) -> set[str] | None:
         """Logical namespaces where ``principal`` holds ``role``; None means every one ("*")."""
-        team = self._team_roles.get(principal.team, {})
-        if principal.roles is not None and role not in principal.roles:
-            return set()
-        if role in team.get("*", frozenset()):
+        if role in _decide.held_roles(self.grants, principal, _decide.EVERY_NAMESPACE):
             return None
-        return {ns for ns, roles in team.items() if role in roles}
+        team = self.grants.team_roles.get(principal.team, {})
+        return {ns for ns in team if role in _decide.held_roles(self.grants, principal, ns)}
 
     def may_reach(self, principal: Principal, region: str, environment: str) -> bool:
         """Residency: may ``principal`` reach a physical namespace in ``region``/``environment``?"""
-        if environment != principal.environment and environment not in principal.environments:
-            return False
-        if region == principal.region or region in principal.regions:
-            return True
-        return (principal.region, region, None) in self._cross or (
-            principal.region,
-            region,
-            principal.team,
-        ) in self._cross
+        return _decide.reachable(self.grants, principal, region, environment)
 
     def principal(self, name: str, *, via: str = "local") -> Principal | None:
         """The configured principal ``name`` (None if absent), as if authenticated via ``via``."""
@@ -337,6 +310,12 @@ class Policy:
 
     def principal_names(self) -> Iterable[str]:
         return (pc.name for pc in self.config.principals)
+
+
+def _timestamp(when: datetime | None) -> float | None:
+    if when is None:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 def _principal_of(pc: model.PrincipalConfig, *, via: str) -> Principal:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -42,7 +43,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 
 from paved import codec
 from paved._errors import AuthError, CodecError, RuntimeSetupError
-from paved.auth import Principal
+from paved.auth import AccessRequest, Decision, Principal
 
 log = logging.getLogger("paved.codec_server")
 
@@ -54,7 +55,7 @@ class Authorizer(Protocol):
 
     def authenticate_bearer(self, token: str) -> Principal: ...
 
-    def allowed(self, principal: Principal, role: str, logical_namespace: str) -> bool: ...
+    def decide(self, request: AccessRequest) -> Decision: ...
 
 
 NamespaceResolver = Callable[[str], "str | None"]
@@ -194,11 +195,15 @@ def create_app(config: CodecServerConfig) -> web.Application:
                 cors,
             )
         role = "decode" if op == "decode" else "write"
-        if not config.authorizer.allowed(principal, role, logical):
-            log.info("codec %s by %s on %s: denied (no %s role)", op, name, logical, role)
+        # The one authorization decision; the UI names no region, so residency is the proxy's.
+        decision = config.authorizer.decide(
+            AccessRequest.of(principal, role, logical, now=time.time(), action=op)
+        )
+        if not decision:
+            log.info("codec %s by %s on %s: denied: %s", op, name, logical, decision.reason)
             return _error(
                 403,
-                f"{name} has no {role!r} role on namespace {logical!r}",
+                f"{name} has no {role!r} role on namespace {logical!r}: {decision.reason}",
                 "PAVED-AUTH-DENIED",
                 cors,
             )

@@ -6,9 +6,10 @@
 """
 
 from paved.proxy._config import EncryptionConfig, ProxyConfig, UpstreamConfig
+from paved.proxy._context import ENVIRONMENT_HEADER, REGION_HEADER
 from paved.proxy._limits import Limiter, LimitRequest, LimitResult, MemoryLimiter, RedisLimiter
 from paved.proxy._methods import all_methods, unclassified
-from paved.proxy._server import ENVIRONMENT_HEADER, REGION_HEADER, ProxyServer
+from paved.proxy._server import ProxyServer
 from paved.proxy._upstream import ChannelPool, Upstream
 
 __all__ = [

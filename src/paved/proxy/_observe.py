@@ -11,7 +11,8 @@ process, as the replica tests do) and can be served on ``metrics_port``:
 
 Access logs go to the ``paved.proxy.access`` logger, one JSON object per call:
 principal, team, kind, credential id (never the key), method, logical and
-physical namespace, gRPC code, milliseconds. Payloads, keys and tokens are
+physical namespace, gRPC code, milliseconds, the authorization decision's
+reason (``decision``) and, for a call the proxy refused, why (``reason``). Payloads, keys and tokens are
 never logged; error details from Temporal are not logged either (they can
 quote workflow data).
 """
@@ -89,6 +90,7 @@ def log_access(
     physical: str,
     peer: str,
     reason: str = "",
+    decision: str = "",
 ) -> None:
     """One structured access-log line (only built when INFO is enabled)."""
     if not access_log.isEnabledFor(logging.INFO):
@@ -108,4 +110,6 @@ def log_access(
     }
     if reason:
         entry["reason"] = reason
+    if decision:
+        entry["decision"] = decision
     access_log.info(json.dumps(entry, separators=(",", ":")))

@@ -1,22 +1,11 @@
-"""``ProxyServer``: the gRPC proxy in front of Temporal (``paved proxy``).
+"""``ProxyServer``: the gRPC proxy in front of Temporal (``paved proxy``): lifecycle, threads, policy reload.
 
 Started by ``paved proxy --config`` (see ``_config.py``), in-process by
-``paved dev`` and the tests, or in a thread of its own. Each call goes through
-the same stages, in this order:
-
-1. authenticate the bearer token (``paved.auth.Policy``) -> UNAUTHENTICATED;
-2. parse the request (malformed -> INVALID_ARGUMENT);
-3. resolve the namespace: a logical name maps to the physical namespace of the
-   caller's region and environment (or those asked for in ``paved-region`` /
-   ``paved-environment`` metadata, or a physical name given directly), subject
-   to residency rules -> PERMISSION_DENIED / NOT_FOUND;
-4. RBAC: the method's roles on the logical namespace -> PERMISSION_DENIED;
-5. rate limits of the physical namespace -> RESOURCE_EXHAUSTED + retry hint;
-6. task tokens must belong to the physical namespace (no replay elsewhere);
-7. rewrite: namespace names logical -> physical, payloads encrypted;
-8. forward over the channel pool, with the caller's deadline;
-9. rewrite the response: names physical -> logical, payloads decrypted,
-   ListNamespaces filtered to what the caller may see.
+``paved dev`` and the tests, or in a thread of its own. Each call is served by
+the pipeline (``_pipeline.py``): authenticate, parse, route, authorize,
+rate-limit, guard the task token, rewrite, forward, rewrite back, log, over
+one call context (``_context.py``); the rewriting of names and payloads in both
+directions is ``_rewrite.py``.
 
 Upstream errors are passed through with their trailing metadata (Temporal's
 error details), so SDKs see exactly what Temporal said.
@@ -42,103 +31,25 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
-from google.protobuf import duration_pb2
-from google.protobuf.message import DecodeError
-from google.rpc import error_details_pb2, status_pb2
-from temporalio.api.common.v1 import Payload
-from temporalio.api.enums.v1 import ResourceExhaustedCause, ResourceExhaustedScope
-from temporalio.api.errordetails.v1 import ResourceExhaustedFailure
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, DescribeNamespaceResponse
 
 from paved import codec, sdk
-from paved._errors import AuthError, PavedError, RuntimeSetupError
-from paved.auth import Policy, Principal
+from paved._errors import PavedError, RuntimeSetupError
+from paved.auth import Policy
 from paved.proxy import _methods as methods
 from paved.proxy import _observe as observe
-from paved.proxy._limits import Limiter, LimitRequest, MemoryLimiter
+from paved.proxy._context import CallContext, Reject
+from paved.proxy._limits import Limiter, MemoryLimiter
+from paved.proxy._pipeline import Pipeline
 from paved.proxy._upstream import MAX_MESSAGE, ChannelPool, Upstream
-from paved.proxy._visitor import Job, Planner
-from paved.specs import Route, Routes
+from paved.specs import Routes
 
 log = logging.getLogger("paved.proxy")
 
-REGION_HEADER = "paved-region"
-ENVIRONMENT_HEADER = "paved-environment"
-# never forwarded upstream: our own credentials and routing hints, and transport headers
-_STRIP = frozenset(
-    {"authorization", "user-agent", "temporal-namespace", REGION_HEADER, ENVIRONMENT_HEADER}
-)
 _HEALTH_CHECK = "/grpc.health.v1.Health/Check"
-
-
-class Reject(Exception):
-    """A call refused by the proxy (or failed upstream): becomes a gRPC status."""
-
-    def __init__(self, code: grpc.StatusCode, details: str, trailers: Any = None) -> None:
-        super().__init__(details)
-        self.code = code
-        self.details = details
-        self.trailers = trailers
-
-
-@dataclass
-class _Call:
-    """What one call resolved to (also what the access log reports)."""
-
-    principal: Principal | None = None
-    name: str = ""  # the namespace as the caller sent it
-    logical: str = ""
-    physical: str = ""
-    region: str = ""
-    environment: str = ""
-
-
-def _token_namespace_id(token: bytes) -> str:
-    """Field 1 (``namespace_id``) of Temporal's task tokens (Task, QueryTask, NexusTask).
-
-    The token is an opaque protobuf for clients, but all three server token
-    messages put the namespace id in field 1 as a string; that is all we read.
-    """
-    if len(token) < 2 or token[0] != 0x0A:  # field 1, wire type 2
-        raise ValueError("not a task token")
-    n, shift, i = 0, 0, 1
-    while True:
-        if i >= len(token) or shift > 28:
-            raise ValueError("bad length")
-        b = token[i]
-        i += 1
-        n |= (b & 0x7F) << shift
-        if not b & 0x80:
-            break
-        shift += 7
-    if i + n > len(token):
-        raise ValueError("truncated")
-    return token[i : i + n].decode("utf-8")
-
-
-def _retry_trailers(retry_after: float, bucket: str) -> tuple[tuple[str, Any], ...]:
-    delay = duration_pb2.Duration()
-    delay.FromMilliseconds(max(1, round(retry_after * 1000)))
-    status = status_pb2.Status(
-        code=grpc.StatusCode.RESOURCE_EXHAUSTED.value[0], message="rate limited"
-    )
-    ref = ResourceExhaustedFailure(
-        cause=ResourceExhaustedCause.RESOURCE_EXHAUSTED_CAUSE_APS_LIMIT
-        if bucket == "actions"
-        else ResourceExhaustedCause.RESOURCE_EXHAUSTED_CAUSE_RPS_LIMIT,
-        scope=ResourceExhaustedScope.RESOURCE_EXHAUSTED_SCOPE_NAMESPACE,
-    )
-    status.details.add().Pack(ref)
-    status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
-    return (
-        ("grpc-status-details-bin", status.SerializeToString()),
-        ("retry-after", f"{retry_after:.3f}"),
-    )
 
 
 class ProxyServer:
@@ -158,11 +69,10 @@ class ProxyServer:
         policy_reload_seconds: float = 2.0,
     ) -> None:
         if isinstance(policy, Policy):
-            self.policy = policy
             self._policy_path: Path | None = None
         else:
             self._policy_path = Path(policy)
-            self.policy = Policy.load(self._policy_path)
+            policy = Policy.load(self._policy_path)
         self._policy_mtime = self._mtime()
         self.routes = routes
         self.upstream = Upstream(address=upstream) if isinstance(upstream, str) else upstream
@@ -174,16 +84,14 @@ class ProxyServer:
         self.policy_reload_seconds = policy_reload_seconds
         self.metrics = observe.Metrics()
         self.methods = methods.all_methods()
-        self.planner = Planner()
-        self.planner.add_roots(
-            [m.request_cls.DESCRIPTOR for m in self.methods.values()]
-            + [m.response_cls.DESCRIPTOR for m in self.methods.values()]
+        self.pipeline = Pipeline(
+            policy=policy,
+            routes=routes,
+            limiter=self.limiter,
+            keyring=keyring,
+            metrics=self.metrics,
+            methods=self.methods,
         )
-        self._resp_relevant = {
-            p: self.planner.plan(m.response_cls.DESCRIPTOR.full_name) is not None
-            for p, m in self.methods.items()
-        }
-        self._namespace_ids: dict[str, str] = {}
         self.pool: ChannelPool | None = None
         self._server: grpc.aio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -191,6 +99,15 @@ class ProxyServer:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._metrics_server: Any = None
+
+    @property
+    def policy(self) -> Policy:
+        """The policy in force (a reload replaces it; calls under way keep theirs)."""
+        return self.pipeline.policy
+
+    @policy.setter
+    def policy(self, policy: Policy) -> None:
+        self.pipeline.policy = policy
 
     # ----- lifecycle -------------------------------------------------------------------
 
@@ -201,7 +118,7 @@ class ProxyServer:
 
     async def start(self) -> ProxyServer:
         """Bind, connect the upstream pool, and serve."""
-        self.pool = ChannelPool(self.upstream)
+        self.pool = self.pipeline.pool = ChannelPool(self.upstream)
         self._server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", self.max_request_bytes),
@@ -247,7 +164,7 @@ class ProxyServer:
             self._server = None
         if self.pool is not None:
             await self.pool.close()
-            self.pool = None
+            self.pool = self.pipeline.pool = None
         await self.limiter.close()
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
@@ -322,315 +239,37 @@ class ProxyServer:
             if self._mtime() != self._policy_mtime:
                 self.reload_policy()
 
-    # ----- the call path ------------------------------------------------------------------
-
-    def _authenticate(self, md: dict[str, str]) -> Principal:
-        token = md.get("authorization")
-        if not token:
-            raise Reject(
-                grpc.StatusCode.UNAUTHENTICATED,
-                "no credentials: send 'authorization: Bearer <api key or JWT>'",
-            )
-        try:
-            return self.policy.authenticate_bearer(token)
-        except AuthError as e:
-            raise Reject(grpc.StatusCode.UNAUTHENTICATED, e.message) from None
-
-    def _resolve(self, call: _Call, m: methods.Method, md: dict[str, str]) -> Route:
-        p = call.principal
-        assert p is not None
-        name = call.name
-        if not name:
-            raise Reject(grpc.StatusCode.INVALID_ARGUMENT, f"{m.name}: namespace is required")
-        route = self.routes.by_physical(name)
-        if route is not None:
-            logical, region, env = route.logical, route.region, route.environment
-        else:
-            logical = name
-            region = md.get(REGION_HEADER) or p.region
-            env = md.get(ENVIRONMENT_HEADER) or p.environment
-        call.logical = logical
-        held = self.policy.roles(p, logical)
-        if not (held & m.roles):
-            need = " or ".join(sorted(m.roles)) or "(no role: method not allowed through the proxy)"
-            raise Reject(
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"{p.name} (team {p.team}) may not call {m.name} on namespace {logical!r}: needs {need}",
-            )
-        if not self.policy.may_reach(p, region, env):
-            raise Reject(
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"residency: {p.name} ({p.region}/{p.environment}) may not reach namespace "
-                f"{logical!r} in {region}/{env}",
-            )
-        if route is None:
-            route = self.routes.physical(logical, region, env)
-            if route is None:
-                raise Reject(
-                    grpc.StatusCode.NOT_FOUND,
-                    f"namespace {logical!r} has no physical namespace in {region}/{env}",
-                )
-        call.physical, call.region, call.environment = route.physical, region, env
-        return route
-
-    def _request_job(self, call: _Call) -> Job:
-        p = call.principal
-        assert p is not None
-        policy, routes = self.policy, self.routes
-
-        def key_ns(value: str) -> str:
-            if value in routes:
-                return value
-            r = routes.by_physical(value)
-            return r.logical if r is not None else call.logical
-
-        def map_ns(value: str) -> str:
-            if value == call.name or value == call.logical:
-                return call.physical
-            if value == call.physical:
-                return value
-            # another namespace named inside the request (a child workflow, an external signal)
-            r = routes.by_physical(value)
-            if r is None:
-                r = routes.physical(value, call.region, call.environment)
-            if r is None:
-                raise Reject(
-                    grpc.StatusCode.PERMISSION_DENIED, f"unknown namespace {value!r} in request"
-                )
-            if not (policy.roles(p, r.logical) & {"write"}) or not policy.may_reach(
-                p, r.region, r.environment
-            ):
-                raise Reject(
-                    grpc.StatusCode.PERMISSION_DENIED,
-                    f"{p.name} (team {p.team}) may not act on namespace {r.logical!r} from {call.logical!r}",
-                )
-            return r.physical
-
-        ring = self.keyring
-        encrypted = self.metrics.encrypted
-
-        def encrypt(payload: Payload, ns: str) -> Payload:
-            out = codec.encrypt_payload(payload, ring, ns)  # type: ignore[arg-type]
-            if out is not payload:
-                encrypted.inc()
-            return out
-
-        return Job(
-            payload=encrypt if ring is not None else None,
-            namespace=map_ns,
-            key_namespace=key_ns,
-            default_key_namespace=call.logical,
-            encode_failures=ring is not None,
-        )
-
-    def _response_job(self, call: _Call) -> Job:
-        routes = self.routes
-
-        def key_ns(value: str) -> str:
-            r = routes.by_physical(value)
-            if r is not None:
-                return r.logical
-            return value if value in routes else call.logical
-
-        def map_ns(value: str) -> str:
-            if value == call.physical:
-                return call.name
-            r = routes.by_physical(value)
-            if r is not None and r.region == call.region and r.environment == call.environment:
-                return r.logical
-            return value
-
-        ring = self.keyring
-        metrics = self.metrics
-
-        def decrypt(payload: Payload, ns: str) -> Payload:
-            if not codec.is_encrypted(payload):
-                return payload
-            try:
-                out = codec.decrypt_payload(payload, ring, ns)  # type: ignore[arg-type]
-            except codec.CodecError as e:
-                metrics.undecryptable.inc()
-                log.warning("payload of namespace %r left encrypted: %s", ns, e.code)
-                return payload
-            metrics.decrypted.inc()
-            return out
-
-        return Job(
-            payload=decrypt if ring is not None else None,
-            namespace=map_ns,
-            key_namespace=key_ns,
-            default_key_namespace=call.logical,
-            decode_failures=ring is not None,
-        )
-
-    async def _namespace_id(self, physical: str, md: list[tuple[str, str]]) -> str:
-        nid = self._namespace_ids.get(physical)
-        if nid is None:
-            assert self.pool is not None
-            mc = self.pool.callable(
-                "/temporal.api.workflowservice.v1.WorkflowService/DescribeNamespace"
-            )
-            raw = await mc(
-                DescribeNamespaceRequest(namespace=physical).SerializeToString(),
-                timeout=10,
-                metadata=md,
-            )
-            nid = DescribeNamespaceResponse.FromString(raw).namespace_info.id
-            self._namespace_ids[physical] = nid
-        return nid
-
-    def _filter_namespaces(self, call: _Call, resp: Any) -> None:
-        p = call.principal
-        assert p is not None
-        keep = []
-        for d in resp.namespaces:
-            r = self.routes.by_physical(d.namespace_info.name)
-            if (
-                r is None
-                or not self.policy.roles(p, r.logical)
-                or not self.policy.may_reach(p, r.region, r.environment)
-            ):
-                continue
-            keep.append(d)
-        del resp.namespaces[:]
-        resp.namespaces.extend(keep)
-        call.region, call.environment = p.region, p.environment
+    # ----- one call -------------------------------------------------------------------------
 
     async def handle(
         self, m: methods.Method, raw: bytes, ctx: grpc.aio.ServicerContext[bytes, bytes]
     ) -> bytes:
-        """Serve one unary call (raw bytes in and out)."""
+        """Serve one unary call (raw bytes in and out) through the pipeline."""
         t0 = time.perf_counter()
-        call = _Call()
-        code = "OK"
-        reason = ""
+        pipeline = self.pipeline
+        call = CallContext(m, raw, ctx, pipeline.policy, time.time())
+        refused: Reject
         try:
             # Joins the caller's trace when it sent `traceparent` (paved.sdk tracing).
             with sdk.server_span(f"proxy {m.name}", ctx.invocation_metadata()):
-                return await self._handle(m, raw, ctx, call)
+                return await pipeline.run(call)
         except Reject as r:
-            code = r.code.name
-            reason = r.details if r.code != grpc.StatusCode.UNKNOWN else ""
-            await ctx.abort(r.code, r.details, trailing_metadata=r.trailers or ())
+            refused = r
+            call.code = r.code.name
+            # Temporal's own error details can quote workflow data: not logged
+            call.reason = "" if r.upstream else r.details
         except asyncio.CancelledError:
-            code = "CANCELLED"
+            call.code = "CANCELLED"
             raise
         except Exception:
-            code = "INTERNAL"
+            call.code = "INTERNAL"
             log.exception("proxy error in %s (namespace %r)", m.name, call.logical)
-            await ctx.abort(grpc.StatusCode.INTERNAL, f"paved proxy: internal error in {m.name}")
+            refused = Reject(grpc.StatusCode.INTERNAL, f"paved proxy: internal error in {m.name}")
         finally:
-            dt = time.perf_counter() - t0
-            self.metrics.observe(m.name, call.logical or "-", code, dt)
-            observe.log_access(
-                method=m.name,
-                code=code,
-                seconds=dt,
-                principal=call.principal,
-                namespace=call.logical,
-                physical=call.physical,
-                # peer() builds a string per call: only when the access log is on
-                peer=ctx.peer() if observe.access_log.isEnabledFor(logging.INFO) else "",
-                reason=reason if code != "OK" and not reason.startswith("upstream:") else "",
-            )
+            # logged before the caller hears the outcome
+            pipeline.log(call, time.perf_counter() - t0)
+        await ctx.abort(refused.code, refused.details, trailing_metadata=refused.trailers or ())
         raise AssertionError("unreachable")  # pragma: no cover - abort raises
-
-    async def _handle(self, m: methods.Method, raw: bytes, ctx: Any, call: _Call) -> bytes:
-        md: dict[str, str] = {}
-        forward: list[tuple[str, str]] = []
-        for k, v in ctx.invocation_metadata() or ():
-            if isinstance(v, bytes):
-                if not k.endswith("-bin"):
-                    continue
-                forward.append((k, v))  # type: ignore[arg-type]
-                continue
-            md[k] = v
-            if k not in _STRIP and not k.startswith(("grpc-", ":")):
-                forward.append((k, v))
-        call.principal = self._authenticate(md)
-        try:
-            req = m.request_cls.FromString(raw)
-        except DecodeError:
-            raise Reject(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"{m.name}: request is not a valid protobuf message",
-            ) from None
-        assert self.pool is not None
-        upstream_md = forward + list(self.pool.auth_metadata)
-        route: Route | None = None
-        if m.kind == "namespaced":
-            call.name = req.namespace
-            route = self._resolve(call, m, md)
-            upstream_md.append(("temporal-namespace", route.physical))
-            if not m.long_poll:
-                lim = await self.limiter.acquire(
-                    LimitRequest(
-                        route.physical,
-                        route.rate_limit.requests_per_second,
-                        route.rate_limit.actions_per_second,
-                        m.is_action,
-                        m.is_worker,
-                    )
-                )
-                if not lim.allowed:
-                    self.metrics.rate_limited.labels(route.physical, lim.bucket).inc()
-                    raise Reject(
-                        grpc.StatusCode.RESOURCE_EXHAUSTED,
-                        f"rate limit of namespace {call.logical!r} ({lim.bucket} per second) exceeded; "
-                        f"retry in {lim.retry_after:.3f}s",
-                        _retry_trailers(lim.retry_after, lim.bucket),
-                    )
-            if m.has_task_token and req.task_token:
-                try:
-                    token_ns = _token_namespace_id(req.task_token)
-                except (ValueError, UnicodeDecodeError):
-                    raise Reject(
-                        grpc.StatusCode.INVALID_ARGUMENT, f"{m.name}: malformed task token"
-                    ) from None
-                if token_ns != await self._upstream_guard(
-                    self._namespace_id(route.physical, list(self.pool.auth_metadata))
-                ):
-                    raise Reject(
-                        grpc.StatusCode.PERMISSION_DENIED,
-                        f"{m.name}: the task token belongs to another namespace than {call.logical!r}",
-                    )
-            try:
-                self.planner.walk(req, self._request_job(call))
-            except codec.CodecError as e:
-                raise Reject(
-                    grpc.StatusCode.FAILED_PRECONDITION, f"paved proxy cannot encrypt: {e.message}"
-                ) from None
-            raw = req.SerializeToString()
-        elif (
-            m.kind == "global" and self.policy.namespaces_with(call.principal, "admin") is not None
-        ):
-            raise Reject(
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"{call.principal.name} may not call {m.name}: needs admin on every namespace ('*')",
-            )
-        # system and list_ns: any authenticated principal
-        timeout = ctx.time_remaining()
-        mc = self.pool.callable(m.path)
-        resp_raw: bytes = await self._upstream_guard(mc(raw, timeout=timeout, metadata=upstream_md))
-        if m.kind == "list_ns":
-            resp = m.response_cls.FromString(resp_raw)
-            self._filter_namespaces(call, resp)
-            call.logical = "-"
-            self.planner.walk(resp, self._response_job(call))
-            return bytes(resp.SerializeToString())
-        if route is None or not self._resp_relevant[m.path]:
-            return resp_raw
-        resp = m.response_cls.FromString(resp_raw)
-        self.planner.walk(resp, self._response_job(call))
-        if m.name == "DescribeNamespace" and resp.namespace_info.id:
-            self._namespace_ids[route.physical] = resp.namespace_info.id
-        return bytes(resp.SerializeToString())
-
-    async def _upstream_guard(self, aw: Any) -> Any:
-        try:
-            return await aw
-        except grpc.aio.AioRpcError as e:
-            raise Reject(e.code(), e.details() or "", tuple(e.trailing_metadata() or ())) from None
 
     async def health(self, raw: bytes, ctx: Any) -> bytes:
         """grpc.health.v1 Check: answered by Temporal through the pool (no credentials needed)."""

@@ -8,10 +8,19 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import yaml
 from temporalio.api.cloud.namespace.v1 import NamespaceSpec
 from temporalio.client import CloudOperationsClient
 
-from paved.operator import CloudNamespaces, Op, Reconciler, load_inputs
+from paved.operator import (
+    CloudNamespaces,
+    Op,
+    Operator,
+    OperatorSettings,
+    Reconciler,
+    cloud_region_of,
+    load_inputs,
+)
 from paved.specs import Project
 
 from .cloud_fake import FakeCloud, serve
@@ -152,3 +161,37 @@ async def test_cloud_create_retried_after_a_crash_runs_once(
     await t.apply(create)
     await t.apply(create)  # the same request again, as after a kill before the status was written
     assert len(fake.namespaces) == 1 and len(fake.calls("CreateNamespace")) == 2
+
+
+def test_cloud_region_of_regional_endpoints() -> None:
+    assert cloud_region_of("eu-west-1.aws.api.temporal.io:7233") == "aws-eu-west-1"
+    assert cloud_region_of("us-central1.gcp.api.temporal.io:7233") == "gcp-us-central1"
+    assert cloud_region_of("my-ns.acct.tmprl.cloud:7233") is None
+
+
+async def test_paved_yaml_cloud_cluster_plans_and_applies_through_the_api(
+    tmp_path: Path, cloud: tuple[FakeCloud, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, address = cloud
+    proj = project_name("cloud")
+    root = write_project(tmp_path / "p", proj, {"media": {"regions": ["eu"]}}, regions=["eu"])
+    config = yaml.safe_load((root / "paved.yaml").read_text())
+    config["clusters"] = {
+        "eu-cloud": {
+            "region": "eu",
+            "temporal": {
+                "address": "eu-west-1.aws.api.temporal.io:7233",
+                "cloud": True,
+                "api_key_env": "BENCH_CLOUD_KEY",
+            },
+        }
+    }
+    (root / "paved.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("PAVED_CLOUD_API", f"http://{address}")
+    monkeypatch.setenv("BENCH_CLOUD_KEY", fake.api_key)
+    op = Operator(Project.load(root), OperatorSettings(clusters=True))
+    assert [t.name for t in op.targets] == ["cloud:eu-cloud"]
+    result = await op.apply_once(timeout=10)
+    (create,) = [r for m, r in fake.requests if m == "CreateNamespace"]
+    assert create.spec.name == "media-dev-eu" and list(create.spec.regions) == ["aws-eu-west-1"]
+    assert result.targets[0].objects[0].reason.startswith("read failed: operation in progress")

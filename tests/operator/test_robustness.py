@@ -149,3 +149,32 @@ async def test_two_operators_one_acts_the_other_takes_over(
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
+
+
+async def test_run_reacts_to_a_spec_change_on_disk(
+    tmp_path: Path, dev_server: DevServer, client: Client
+) -> None:
+    """The loop is woken by the file watcher, not by its 60 s resync."""
+    proj = project_name("watch")
+    first, second = f"w1-{proj[-4:]}", f"w2-{proj[-4:]}"
+    root = write_project(tmp_path / "p", proj, {first: {}})
+    op = Operator(
+        Project.load(root),
+        OperatorSettings(temporal_address=dev_server.address, resync_seconds=60),
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(op.run(stop))
+    try:
+        deadline = time.monotonic() + 30
+        while f"{first}-dev-local" not in await namespace_names(client):
+            assert time.monotonic() < deadline and not task.done()
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)  # the loop is now waiting (resync 60 s)
+        write_project(tmp_path / "p", proj, {first: {}, second: {}})
+        t0 = time.monotonic()
+        while f"{second}-dev-local" not in await namespace_names(client):
+            assert time.monotonic() - t0 < 15, "the spec change did not wake the operator"
+            await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)

@@ -8,7 +8,7 @@ with): real ``paved worker run`` processes, restarted with backoff, scaled to a
 desired count, drained on scale-down; ``worker_template`` starts one replica.
 """
 
-from paved.operator._cloud import CloudNamespaces
+from paved.operator._cloud import CloudNamespaces, cloud_region_of
 from paved.operator._diff import Rules, diff, field_changes
 from paved.operator._identity import PolicyTarget, desired_policy
 from paved.operator._lease import FileLease, Lease, RedisLease
@@ -75,6 +75,7 @@ __all__ = [
     "TemporalNamespaces",
     "TerminalError",
     "WorkerReplicas",
+    "cloud_region_of",
     "desired_policy",
     "diff",
     "field_changes",

@@ -28,6 +28,8 @@ request level against an in-process gRPC implementation of ``CloudService``
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -363,3 +365,55 @@ class CloudNamespaces:
             _k(marks.ENVIRONMENT): str(spec["environment"]),
             _k(marks.TIER): str(spec["tier"]),
         }
+
+
+CLOUD_API = "saas-api.tmprl.cloud:443"
+_REGIONAL = re.compile(
+    r"^(?P<region>[a-z0-9-]+)\.(?P<provider>aws|gcp|azure)\.api\.temporal\.io(:\d+)?$"
+)
+
+
+def cloud_region_of(address: str) -> str | None:
+    """Cloud region of a regional endpoint: ``eu-west-1.aws.api.temporal.io:7233`` -> ``aws-eu-west-1``."""
+    m = _REGIONAL.match(address)
+    return f"{m['provider']}-{m['region']}" if m else None
+
+
+def cloud_target(
+    project: str,
+    cluster: str,
+    region: str,
+    address: str,
+    api_key: Callable[[], str | None],
+    *,
+    select: Callable[[Route], bool] | None = None,
+) -> CloudNamespaces:
+    """The Cloud target of a ``paved.yaml`` cluster with ``temporal.cloud: true``.
+
+    The Cloud region comes from the cluster's regional endpoint (``address``); the
+    Operations API is ``$PAVED_CLOUD_API`` (default ``saas-api.tmprl.cloud:443``,
+    TLS; a ``http://`` prefix means plaintext, for a local stand-in); the API key is
+    the cluster's.
+    """
+    cloud_region = cloud_region_of(address)
+    if cloud_region is None:
+        raise TerminalError(
+            f"cluster {cluster}: {address} is not a Temporal Cloud regional endpoint",
+            code="PAVED-OPERATOR-CLOUD-REGION",
+            fix="use <region>.<provider>.api.temporal.io:7233 as clusters.<name>.temporal.address",
+        )
+    api = os.environ.get("PAVED_CLOUD_API", CLOUD_API)
+    plain = api.startswith("http://")
+
+    async def connect() -> CloudOperationsClient:
+        return await CloudOperationsClient.connect(
+            api_key=api_key(), target_host=api.removeprefix("http://"), tls=not plain
+        )
+
+    return CloudNamespaces(
+        project,
+        connect,
+        cloud_region={region: cloud_region},
+        name=f"cloud:{cluster}",
+        select=select,
+    )

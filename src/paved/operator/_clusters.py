@@ -4,8 +4,8 @@ Each physical namespace is created in the cluster its region (and environment)
 maps to: a ``TemporalNamespaces`` target per self-hosted cluster, connected with
 that cluster's address, TLS and API key (read from its declared source when the
 target first connects), selecting only the routes the cluster serves. Temporal
-Cloud clusters (``temporal.cloud: true``) get no namespace target here: Cloud
-namespaces are managed through the Cloud Operations API. Clusters with a
+Cloud clusters (``temporal.cloud: true``) get a ``CloudNamespaces`` target: their
+namespaces are managed through the Cloud Operations API (``_cloud.py``). Clusters with a
 ``kubernetes:`` section also get a ``KubernetesTarget`` for their workers.
 
 Without ``clusters:`` the operator keeps its single Temporal target.
@@ -21,6 +21,7 @@ from temporalio.service import TLSConfig
 
 from paved import specs
 from paved._errors import ProjectError
+from paved.operator._cloud import cloud_target
 from paved.operator._k8s import KubernetesTarget
 from paved.operator._k8s_client import Connection, KubeApi
 from paved.operator._target import Target
@@ -88,6 +89,17 @@ def cluster_targets(
                     name=f"temporal:{name}",
                     select=_serves(c),
                     fence=fence,
+                )
+            )
+        else:
+            out.append(
+                cloud_target(
+                    project,
+                    name,
+                    c.region,
+                    c.temporal.address,
+                    c.temporal.api_key,
+                    select=_serves(c),
                 )
             )
     if kubernetes:

@@ -36,7 +36,13 @@ def write_status(path: Path, result: PassResult | None, **extra: Any) -> None:
             t.name: {
                 "read_error": t.read_error,
                 "seconds": round(t.seconds, 4),
-                "objects": [asdict(o) for o in t.objects],
+                # In sync, desired == actual: name and state only (700+ namespaces per pass).
+                "objects": [
+                    asdict(o)
+                    if o.state != "in-sync"
+                    else {"kind": o.kind, "name": o.name, "state": o.state}
+                    for o in t.objects
+                ],
             }
             for t in result.targets
         }

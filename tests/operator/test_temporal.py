@@ -202,3 +202,28 @@ async def test_unreachable_temporal_reports_per_object_and_deletes_nothing(tmp_p
         "b-dev-local/K": "error",
     }
     assert not result.drift  # nothing created, nothing deleted
+
+
+async def test_adopt_marks_an_unmarked_desired_namespace_only(
+    tmp_path: Path, dev_server: DevServer, client: Client
+) -> None:
+    """paved dev's private dev server: namespaces an older paved dev made without marks are
+    adopted; one marked by another project is still left alone."""
+    proj = project_name()
+    bare, foreign = f"bare-{uuid.uuid4().hex[:6]}", f"other-{uuid.uuid4().hex[:6]}"
+    for name, data in ((bare, {}), (foreign, {"paved.io/managed-by": "paved-operator/else"})):
+        await client.workflow_service.register_namespace(
+            RegisterNamespaceRequest(
+                namespace=f"{name}-dev-local",
+                workflow_execution_retention_period=Duration(seconds=86400),
+                data=data,
+            )
+        )
+    root = write_project(tmp_path / "p", proj, {bare: {"retention_days": 4}, foreign: {}})
+    target = TemporalNamespaces.at(proj, dev_server.address, adopt=True)
+    op = Operator(Project.load(root), targets=[target])
+    await op.apply_once(timeout=30)
+    retention, _, data = await describe(client, f"{bare}-dev-local")
+    assert retention == 4 and data["paved.io/managed-by"] == f"paved-operator/{proj}"
+    _, _, data = await describe(client, f"{foreign}-dev-local")
+    assert data["paved.io/managed-by"] == "paved-operator/else"

@@ -129,6 +129,9 @@ class TemporalNamespaces:
         fence: the current lease's fencing token (0 = no lease).
         concurrency: parallel reads.
         timeout: per RPC.
+        adopt: treat a desired namespace without any ``managed-by`` mark as the
+            operator's (it is then marked). For ``paved dev``'s private dev server,
+            whose database older versions filled without marks; never for a shared cluster.
     """
 
     kinds = (NAMESPACE, SEARCH_ATTRIBUTE)
@@ -144,6 +147,7 @@ class TemporalNamespaces:
         fence: Callable[[], int] = lambda: 0,
         concurrency: int = 16,
         timeout: float = 10.0,
+        adopt: bool = False,
     ) -> None:
         self.name = name
         self.project = project
@@ -151,6 +155,7 @@ class TemporalNamespaces:
         self._client: Client | None = None
         self._select = select
         self._fence = fence
+        self._adopt = adopt
         self._sem = asyncio.Semaphore(concurrency)
         self._timeout = timedelta(seconds=timeout)
         self._locks: dict[str, asyncio.Lock] = {}
@@ -198,7 +203,9 @@ class TemporalNamespaces:
 
         for ns_name, resp in infos.items():
             data = dict(resp.namespace_info.data)
-            owned = marks.owned(data, self.project)
+            owned = marks.owned(data, self.project) or (
+                self._adopt and ns_name in wanted and marks.MANAGED_BY not in data
+            )
             if not owned and ns_name not in wanted:
                 continue  # someone else's: not even read further
             obs = _observed_namespace(ns_name, resp, owned)

@@ -274,7 +274,18 @@ def run(
         click.echo(
             f"paved operator: {', '.join(t.name for t in op.targets)}; holder {op.lease.holder}"
         )
-        await op.run(stop)
+
+        def report(r: PassResult) -> None:
+            states: dict[str, int] = {}
+            for t in r.targets:
+                for o in t.objects:
+                    states[o.state] = states.get(o.state, 0) + 1
+            summary = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "no objects"
+            click.echo(
+                f"pass {op.passes}: {r.writes} writes, {r.errors} errors; {summary} ({r.seconds:.2f}s)"
+            )
+
+        await op.run(stop, on_pass=report)
 
     asyncio.run(main())
 

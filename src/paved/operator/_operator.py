@@ -237,8 +237,13 @@ class Operator:
 
     # ----- the loop ---------------------------------------------------------------------
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Reconcile until ``stop`` is set: on every change on disk, retry time or resync."""
+    async def run(
+        self, stop: asyncio.Event, *, on_pass: Callable[[PassResult], None] | None = None
+    ) -> None:
+        """Reconcile until ``stop`` is set: on every change on disk, retry time or resync.
+
+        ``on_pass`` is called after every pass this operator makes (``paved operator run``
+        prints a line; ``paved dev`` echoes what changed)."""
         if self.settings.metrics_port is not None:
             from prometheus_client import start_http_server
 
@@ -274,6 +279,8 @@ class Operator:
                     )
                     await _wait(changed, stop, self.settings.resync_seconds)
                     continue
+                if on_pass is not None:
+                    on_pass(result)
                 retry = self.reconciler.next_retry_in()
                 timeout = (
                     self.settings.resync_seconds

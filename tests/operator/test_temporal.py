@@ -219,10 +219,16 @@ async def test_adopt_marks_an_unmarked_desired_namespace_only(
                 data=data,
             )
         )
-    root = write_project(tmp_path / "p", proj, {bare: {"retention_days": 4}, foreign: {}})
-    target = TemporalNamespaces.at(proj, dev_server.address, adopt=True)
+    fresh = f"fresh-{uuid.uuid4().hex[:6]}"
+    root = write_project(
+        tmp_path / "p", proj, {bare: {"retention_days": 4}, foreign: {}, fresh: {}}
+    )
+    target = TemporalNamespaces.at(proj, dev_server.address, adopt=True, wait_usable=True)
     op = Operator(Project.load(root), targets=[target])
     await op.apply_once(timeout=30)
+    # wait_usable: served as soon as the pass returns (paved dev starts workers next).
+    fresh_client = await Client.connect(dev_server.address, namespace=f"{fresh}-dev-local")
+    assert await fresh_client.count_workflows() == 0
     retention, _, data = await describe(client, f"{bare}-dev-local")
     assert retention == 4 and data["paved.io/managed-by"] == f"paved-operator/{proj}"
     _, _, data = await describe(client, f"{foreign}-dev-local")

@@ -132,6 +132,9 @@ class TemporalNamespaces:
         adopt: treat a desired namespace without any ``managed-by`` mark as the
             operator's (it is then marked). For ``paved dev``'s private dev server,
             whose database older versions filled without marks; never for a shared cluster.
+        wait_usable: after creating a namespace, wait (up to 30 s) until the frontend
+            serves it (its namespace cache refreshes), so workers started next do not
+            crash on "namespace not found" (``paved dev``).
     """
 
     kinds = (NAMESPACE, SEARCH_ATTRIBUTE)
@@ -148,6 +151,7 @@ class TemporalNamespaces:
         concurrency: int = 16,
         timeout: float = 10.0,
         adopt: bool = False,
+        wait_usable: bool = False,
     ) -> None:
         self.name = name
         self.project = project
@@ -156,6 +160,7 @@ class TemporalNamespaces:
         self._select = select
         self._fence = fence
         self._adopt = adopt
+        self._wait_usable = wait_usable
         self._sem = asyncio.Semaphore(concurrency)
         self._timeout = timedelta(seconds=timeout)
         self._locks: dict[str, asyncio.Lock] = {}
@@ -260,6 +265,22 @@ class TemporalNamespaces:
         objects.append(
             Observed(obs.kind, obs.name, obs.spec, obs.owned, obs.deprecated_since, n, obs.parent)
         )
+
+    async def _until_served(self, client: Client, ns: str, timeout: float = 30.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                await self._running(client, ns)
+                return
+            except RPCError as e:
+                if e.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                if asyncio.get_running_loop().time() > deadline:
+                    raise OperatorError(
+                        f"namespace {ns} was registered but is not served after {timeout:.0f}s",
+                        code="PAVED-OPERATOR-TEMPORAL",
+                    ) from e
+            await asyncio.sleep(0.2)
 
     async def _running(self, client: Client, ns: str) -> int:
         r = await client.workflow_service.count_workflow_executions(
@@ -379,6 +400,8 @@ class TemporalNamespaces:
             except RPCError as e:
                 if e.status != RPCStatusCode.ALREADY_EXISTS:
                     raise  # exists: the next pass reads it (owned or not) and decides
+            if self._wait_usable:
+                await self._until_served(client, change.name)
         elif change.op == Op.UPDATE:
             assert change.desired is not None
             spec = change.desired.spec

@@ -44,7 +44,8 @@ class WorkerReplicas:
 
     Args:
         replicas: the replica set that runs them (its loop runs elsewhere: ``paved dev``).
-        template: the process template of one replica of a worker.
+        template: the process template of one replica of a worker; None leaves the
+            worker out (e.g. its namespace does not exist in this environment).
         autoscaled: True for workers whose replica count the autoscaler owns.
     """
 
@@ -54,7 +55,7 @@ class WorkerReplicas:
     def __init__(
         self,
         replicas: ReplicaSet,
-        template: Callable[[WorkerSpec], ProcessTemplate],
+        template: Callable[[WorkerSpec], ProcessTemplate | None],
         *,
         name: str = "workers",
         autoscaled: Callable[[str], bool] = lambda _w: False,
@@ -71,6 +72,8 @@ class WorkerReplicas:
         out = []
         for w in inputs.specs.workers.workers:
             t = self._template(w)
+            if t is None:
+                continue
             self._templates[w.name] = t
             spec: dict[str, object] = {"template": fingerprint(t)}
             if not self._autoscaled(w.name):

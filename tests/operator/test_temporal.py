@@ -228,7 +228,7 @@ async def test_adopt_marks_an_unmarked_desired_namespace_only(
     await op.apply_once(timeout=30)
     # wait_usable: served as soon as the pass returns (paved dev starts workers next).
     fresh_client = await Client.connect(dev_server.address, namespace=f"{fresh}-dev-local")
-    assert await fresh_client.count_workflows() == 0
+    assert (await fresh_client.count_workflows()).count == 0
     retention, _, data = await describe(client, f"{bare}-dev-local")
     assert retention == 4 and data["paved.io/managed-by"] == f"paved-operator/{proj}"
     _, _, data = await describe(client, f"{foreign}-dev-local")

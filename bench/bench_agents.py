@@ -10,10 +10,11 @@ fast a progress event reaches a browser.
    alternate (a)/(b). Per call: ``(wall(b) - wall(a)) / (model calls + tool calls)``,
    and, from the history, the mean scheduled->completed time of model and of tool
    activities (the model and tools themselves take ~0, so that is the platform's cost).
-2. Stream latency. A workflow emits events ~20 per second into ``paved.agents.Progress``
-   (each carrying ``workflow.now()``, the time of the workflow task that emitted it);
+2. Stream latency. A client signals a workflow 20 times per second; each signal makes the
+   workflow emit one event into ``paved.agents.Progress`` carrying the signal's send time;
    a browser stand-in reads them through ``paved.agents.sse_response`` over HTTP. The
-   latency is its receive time minus that timestamp: p50/p99.
+   latency is its receive time minus the send time (signal delivery, the workflow task,
+   the SSE poll): p50/p99.
 
 Figures depend on the machine (2 vCPU shared): the load average is printed with them.
 """
@@ -78,15 +79,21 @@ class AgentRun:
 
 @paved.workflow(namespace=NS, worker="bench")
 class Emitter:
+    """Emits one progress event per ``tick`` signal (carrying the sender's clock)."""
+
     @workflow.init
     def __init__(self, n: int) -> None:
         self.progress = agents.Progress()
+        self.seen = 0
+
+    @workflow.signal
+    def tick(self, sent: float) -> None:
+        self.progress.emit("tick", i=self.seen, t=sent)
+        self.seen += 1
 
     @workflow.run
     async def run(self, n: int) -> int:
-        for i in range(n):
-            self.progress.emit("tick", i=i, t=workflow.now().timestamp())
-            await workflow.sleep(0.05)
+        await workflow.wait_condition(lambda: self.seen >= n)
         return n
 
 
@@ -126,6 +133,7 @@ async def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-agents-"))
     server = DevServer(db_file=tmp / "t.db")
     server.start()
+    print(f"dev server {server.address} (namespace {NS})", flush=True)
     report: dict[str, Any] = {"machine": machine(), "tools_per_run": k, "rounds": []}
     try:
         base = await Client.connect(server.address)
@@ -230,6 +238,13 @@ async def main() -> None:
             h = await client.start_workflow(
                 Emitter.run, args.events, id=f"e-{uuid.uuid4()}", task_queue="bench-workflows"
             )
+
+            async def ticker() -> None:
+                for _ in range(args.events):
+                    await h.signal(Emitter.tick, time.time())
+                    await asyncio.sleep(0.05)
+
+            tick_task = asyncio.create_task(ticker())
             async with (
                 ClientSession() as http,
                 http.get(f"http://127.0.0.1:{port}/e/{h.id}") as resp,
@@ -238,8 +253,11 @@ async def main() -> None:
                     line = raw.decode().strip()
                     if line.startswith("data: ") and '"tick"' in line:
                         lat.append(time.time() - json.loads(line[6:])["t"])
+                        if len(lat) % 50 == 0:
+                            print(f"  stream: {len(lat)} events", flush=True)
                     if line.startswith("event: end"):
                         break
+            await tick_task
             await app_runner.cleanup()
             lat.sort()
             p50 = lat[len(lat) // 2] * 1000

@@ -19,7 +19,14 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.api.common.v1 import Payload
+from temporalio.client import (
+    Client,
+    Interceptor,
+    OutboundInterceptor,
+    StartWorkflowUpdateInput,
+    WorkflowUpdateFailedError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from paved import agents, codec
@@ -29,10 +36,6 @@ from paved.dev import DevServer, ensure_namespaces
 from paved.proxy import ProxyServer, Upstream
 from paved.specs import Route, Routes
 from tests.agents import harness
-
-# Until the proxy's approval check lands (on top of house-auth's one authorization
-# decision): the policy has no "approve" role yet.
-pytestmark = pytest.mark.skip(reason="the proxy's approval check is not on main yet")
 
 TEAMS = {
     "svc": ["read", "write", "worker"],
@@ -73,7 +76,10 @@ async def stack(
             }
         )
     policy = {
-        "teams": {n: {"namespaces": {"research": r}} for n, r in TEAMS.items() if r},
+        "teams": {
+            n: {"namespaces": {"research": r} if r else {"elsewhere": ["read"]}}
+            for n, r in TEAMS.items()
+        },
         "principals": principals,
     }
     proxy = ProxyServer(
@@ -146,24 +152,33 @@ async def test_only_a_principal_with_the_approve_role_can_approve(stack: Stack) 
     assert [(d.by, d.outcome) for d in state.decisions] == [("boss", "approved")]
 
 
+class _Forger(Interceptor):
+    """A client that writes ``paved-principal: ceo`` into every Update it sends."""
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        class Out(OutboundInterceptor):
+            async def start_workflow_update(self, input: StartWorkflowUpdateInput) -> Any:
+                input.headers = {
+                    **input.headers,
+                    agents.PRINCIPAL_HEADER: Payload(
+                        metadata={"encoding": b"json/plain"}, data=b'"ceo"'
+                    ),
+                }
+                return await super().start_workflow_update(input)
+
+        return Out(next)
+
+
 async def test_a_client_cannot_claim_to_be_someone_else(stack: Stack) -> None:
     """A principal header sent by the caller is replaced by the proxy with the real one."""
-    from temporalio.api.common.v1 import Payload
-
     boss = await stack.client("boss")
+    cfg = boss.config()
+    cfg["interceptors"] = [_Forger()]
+    forger = Client(**cfg)
     h = await start_session(boss, approval_timeout_seconds=120)
     action = await wait_pending(h)
-    forged = Payload(metadata={"encoding": b"json/plain"}, data=b'"ceo"')
-    handle = boss.get_workflow_handle(h.id)
-    # temporalio sends headers from interceptors; the simplest forgery is a raw update call
-    decision = await handle.execute_update(
-        agents.APPROVAL_UPDATE,
-        agents.ApprovalInput(action=action, approve=False),
-        result_type=agents.Decision,
-        rpc_metadata={"paved-principal": "ceo"},
-    )
-    assert decision.by == "boss"
-    del forged
+    decision = await agents.send_approval(forger, h.id, action, approve=False)
+    assert (decision.by, decision.outcome) == ("boss", "rejected")
     await h.result()
 
 
@@ -223,7 +238,7 @@ async def test_front_end_asks_with_update_with_start_and_streams_only_to_readers
                         seen.append(ev.get("kind", ""))
                         if ev.get("kind") == "approval_needed":
                             break
-            assert seen[:2] == ["question", "question"]
+            assert seen[0] == "question" and seen.count("question") == 2, seen
             assert "tool_start" in seen
             async with http.post(
                 f"{base}/approve", json={"action": "send-report-1"}, headers=bearer("viewer")
@@ -238,9 +253,15 @@ async def test_front_end_asks_with_update_with_start_and_streams_only_to_readers
                 f"{base}/approve", json={"action": "send-report-1"}, headers=bearer("boss")
             ) as r:
                 assert r.status == 409  # already decided: the validator refuses
-        status = await app_client.get_workflow_handle(wid).query("status")
-        assert status["answered"] >= 1
-        await app_client.get_workflow_handle(wid).signal("close")
+        # the second question: approve it too, then close the session and let it finish
+        from research.models import SessionResult
+
+        handle = app_client.get_workflow_handle(wid, result_type=SessionResult)
+        boss = await stack.client("boss")
+        await agents.send_approval(boss, wid, await wait_pending(handle))
+        await handle.signal("close")
+        result = await handle.result()
+        assert (result.answered, result.questions) == (2, ["rate limits", "streaming"])
     finally:
         await runner.cleanup()
     _ = WorkflowUpdateFailedError

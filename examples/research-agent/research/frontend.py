@@ -19,6 +19,7 @@ Without a caller token it uses its own (``PAVED_API_KEY``), for local use.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from pathlib import Path
 
@@ -78,6 +79,9 @@ async def ask(request: web.Request) -> web.Response:
             rpc_metadata=caller(request),
         )
     except RPCError as e:
+        # the start half failed with the same error: collect it (no "never retrieved")
+        with contextlib.suppress(Exception):
+            await start.workflow_handle()
         return rpc_error(e)
     return web.json_response({"workflow_id": wid, "turn": turn}, status=202)
 

@@ -47,12 +47,14 @@ class SessionLoop:
         self.answered = inp.answered
         self.reports = list(inp.reports)
         self.closing = False
+        self.total = inp.answered + len(inp.questions)  # questions ever asked
         # every question of the session, in order (carried over continue-as-new)
         self.asked = [str(h.get("content")) for h in self.history if h.get("role") == "user"]
 
     def ask(self, question: str) -> int:
         self.questions.append(question)
-        turn = self.answered + len(self.questions)
+        self.total += 1
+        turn = self.total
         self.progress.emit("question", turn=turn, text=question)
         return turn
 

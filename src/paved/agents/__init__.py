@@ -18,7 +18,17 @@ integration (:class:`OpenAIAgents`, :func:`tool`), Pydantic AI through its
 - a restart-safe scripted model for offline runs and tests (:class:`ScriptedModel`).
 
 Layer: below ``paved.specs``, above ``paved.sdk`` (imports only ``paved.sdk``).
+
+The frameworks are imported on first use of a name that needs them
+(:class:`OpenAIAgents`, :class:`PydanticAgents`, :class:`ScriptedModel`...): the
+proxy reads the approval constants, and a front end the stream helpers, without
+loading either framework (or needing the ``agents`` extra).
 """
+
+from __future__ import annotations
+
+import importlib as _importlib
+import typing as _typing
 
 from paved.agents._approval import (
     APPROVAL_UPDATE,
@@ -37,8 +47,6 @@ from paved.agents._approval import (
 from paved.agents._conversation import continue_as_new, should_continue_as_new
 from paved.agents._heartbeat import heartbeating
 from paved.agents._llm import LLM, MODEL_TIERS, ModelTier, llm_worker
-from paved.agents._openai import MODEL_ACTIVITIES, OpenAIAgents, ProgressHooks, tool
-from paved.agents._pydantic import PydanticAgents
 from paved.agents._runtimes import (
     RUNTIMES,
     Runtimes,
@@ -48,7 +56,6 @@ from paved.agents._runtimes import (
     replayer_setup,
     worker_setup,
 )
-from paved.agents._scripted import ScriptedModel, Step
 from paved.agents._stream import (
     PROGRESS_TOPIC,
     Progress,
@@ -57,6 +64,41 @@ from paved.agents._stream import (
     poll_events,
     sse_response,
 )
+
+if _typing.TYPE_CHECKING:
+    from paved.agents._openai import MODEL_ACTIVITIES, OpenAIAgents, ProgressHooks, tool
+    from paved.agents._pydantic import PydanticAgents
+    from paved.agents._scripted import ScriptedModel, Step
+
+_LAZY = {
+    "MODEL_ACTIVITIES": "_openai",
+    "OpenAIAgents": "_openai",
+    "ProgressHooks": "_openai",
+    "tool": "_openai",
+    "PydanticAgents": "_pydantic",
+    "ScriptedModel": "_scripted",
+    "Step": "_scripted",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'paved.agents' has no attribute {name!r}")
+    try:
+        value = getattr(_importlib.import_module(f"paved.agents.{module}"), name)
+    except ImportError as e:
+        raise ImportError(
+            f"[PAVED-AGENTS-EXTRA] paved.agents.{name} needs the agent frameworks: {e}; "
+            "fix: pip install 'paved[agents]'"
+        ) from e
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "APPROVALS_QUERY",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -196,9 +197,19 @@ async def sse_response(
         }
     )
     await resp.prepare(request)
+    # A reader that goes away resumes with Last-Event-ID: nothing to report.
+    with contextlib.suppress(ConnectionResetError):
+        await _pump(resp, first, events, keepalive)
+    return resp
+
+
+async def _pump(
+    resp: Any, first: SSEEvent | None, events: AsyncIterator[SSEEvent], keepalive: timedelta
+) -> None:
+    """Write ``first`` and the rest of ``events``, keepalive comments in quiet spells."""
     if first is None:
         await resp.write(b"event: end\ndata: {}\n\n")
-        return resp
+        return
     await resp.write(first.frame())
     queue: asyncio.Queue[SSEEvent | None] = asyncio.Queue()
 
@@ -221,8 +232,9 @@ async def sse_response(
                 break
             await resp.write(ev.frame())
         if task.done() and task.exception() is not None:
-            return resp
+            return  # the stream broke (the caller lost access, Temporal is gone): no end frame
         await resp.write(b"event: end\ndata: {}\n\n")
     finally:
         task.cancel()
-    return resp
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task

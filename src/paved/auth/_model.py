@@ -51,8 +51,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Role = Literal["read", "write", "worker", "admin", "decode"]
-ROLES: tuple[str, ...] = ("read", "write", "worker", "admin", "decode")
+Role = Literal["read", "write", "worker", "admin", "decode", "approve"]
+ROLES: tuple[str, ...] = ("read", "write", "worker", "admin", "decode", "approve")
 Kind = Literal["service", "human"]
 
 

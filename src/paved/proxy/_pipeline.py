@@ -11,7 +11,9 @@ one :class:`~paved.proxy._context.CallContext`, then logs it:
    metadata, or those of a physical name given directly), and its route;
 4. ``authorize``: the one authorization decision (``Policy.decide``) for the
    method's roles there (PERMISSION_DENIED, with the decision's reason); then a
-   namespace with no physical namespace there is NOT_FOUND;
+   namespace with no physical namespace there is NOT_FOUND; for Updates
+   (``_updates.py``): the principal stamped into each Update's header, and an
+   approval Update needs the ``approve`` role too;
 5. ``rate_limit``: the physical namespace's buckets (RESOURCE_EXHAUSTED and a
    retry hint; long polls are not counted);
 6. ``guard_task_token``: a task token must belong to the physical namespace;
@@ -40,6 +42,7 @@ from paved import codec
 from paved._errors import AuthError
 from paved.auth import EVERY_NAMESPACE, ROLES, AccessRequest, Policy
 from paved.proxy import _observe as observe
+from paved.proxy import _updates as updates
 from paved.proxy._context import (
     ENVIRONMENT_HEADER,
     REGION_HEADER,
@@ -94,6 +97,8 @@ class Pipeline:
         out: list[Stage] = [self.authenticate, self.parse]
         if m.kind == "namespaced":
             out += [self.route, self.authorize]
+            if m.name in updates.UPDATE_METHODS:
+                out.append(updates.authorize_updates)
             if not m.long_poll:
                 out.append(self.rate_limit)
             if m.has_task_token:

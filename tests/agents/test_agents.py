@@ -114,6 +114,36 @@ async def replay(h: Any, flavour: str) -> None:
     assert result.replay_failure is None, result.replay_failure
 
 
+async def test_agent_histories_in_the_replay_corpus(
+    example: dict[str, Client], tmp_path: Path
+) -> None:
+    """Both flavours' histories, pulled into an encrypted corpus by ``paved.checks``, replay
+    against the current code with their framework's plugins (each replayed per worker)."""
+    from paved import checks, codec
+    from research.pydantic_session import ResearchSessionPydantic
+    from research.session import ResearchSession
+
+    for flavour in ("research", "research-pydantic"):
+        h = await start(example[flavour], flavour, questions=["rate limits"])
+        await h.result()
+    ring = codec.KeyRing.in_memory()
+    corpus = tmp_path / "replay"
+    stats = await checks.pull(
+        example["research"],
+        corpus,
+        namespace="research",
+        workflow_types=["ResearchSession", "ResearchSessionPydantic"],
+        ring=ring,
+    )
+    entries = list(checks.iter_corpus(corpus))
+    assert {e.workflow_type for e in entries} == {"ResearchSession", "ResearchSessionPydantic"}
+    outcomes = await checks.replay_entries(
+        entries, [ResearchSession, ResearchSessionPydantic], ring=ring, passthrough=("research",)
+    )
+    assert outcomes and all(o.ok for o in outcomes), [(o.divergence, o.error) for o in outcomes]
+    del stats
+
+
 async def test_model_tier_and_queue_reach_the_activity(example: dict[str, Client]) -> None:
     """The llm tier's timeouts and retry policy are what the server schedules."""
     h = await start(example["research"], "research", questions=["streaming"])

@@ -9,16 +9,20 @@ current code that issued the diverging command, the recorded call site, a fix.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from paved import codec, sdk, specs
+from paved._errors import PavedError
 from paved.checks import _corpus as corpus_mod
 from paved.checks import _divergence as div
 from paved.checks import _recorder as recorder
@@ -125,25 +129,62 @@ async def replay_entries(
     outcomes: list[Outcome] = []
     for ns, group in by_ns.items():
         codec_ = codec.codec_for(ns, keyring=ring, offload=False) if ring is not None else None
-        replayer = Replayer(
-            workflows=workflows,
-            workflow_runner=recorder.sandboxed_runner(passthrough),
-            data_converter=sdk.data_converter(codec=codec_),
-        )
-        by_run = {e.run_id: e for e in group}
+        for wfs, options, items in _replayers(ns, group, workflows, codec_):
+            replayer = Replayer(
+                workflows=wfs,
+                workflow_runner=recorder.sandboxed_runner(passthrough),
+                **options,
+            )
+            by_run = {e.run_id: e for e in items}
 
-        async def histories(
-            items: list[corpus_mod.Entry] = group,
-        ) -> AsyncIterator[WorkflowHistory]:
-            for item in items:
-                yield item.history
+            async def histories(
+                batch: list[corpus_mod.Entry] = items,
+            ) -> AsyncIterator[WorkflowHistory]:
+                for item in batch:
+                    yield item.history
 
-        async with replayer.workflow_replay_iterator(histories()) as results:
-            async for result in results:
-                entry = by_run[result.history.run_id]
-                log = recorder.RECORDER.pop(entry.run_id)
-                outcomes.append(_outcome(entry, result.replay_failure, log, ring, known))
+            async with replayer.workflow_replay_iterator(histories()) as results:
+                async for result in results:
+                    entry = by_run[result.history.run_id]
+                    log = recorder.RECORDER.pop(entry.run_id)
+                    outcomes.append(_outcome(entry, result.replay_failure, log, ring, known))
     return outcomes
+
+
+def _replayers(
+    ns: str, group: list[corpus_mod.Entry], workflows: list[type], codec_: Any
+) -> list[tuple[list[type], dict[str, Any], list[corpus_mod.Entry]]]:
+    """One Replayer's (workflows, options, entries) per set of histories it can replay.
+
+    Plain Paved workflows replay together with Paved's converter. Agent workflows
+    (``paved.agents``, when the project's code imported it) replay per worker, with
+    the plugins and payload converter of that worker's agent framework: each
+    framework's integration insists on its own converter.
+    """
+    plain: dict[str, Any] = {"data_converter": sdk.data_converter(codec=codec_)}
+    agents = sys.modules.get("paved.agents")
+    if agents is None:
+        return [(workflows, plain, group)]
+    worker_of: dict[str, str] = {}
+    for w in workflows:
+        with contextlib.suppress(PavedError):  # a plain temporalio workflow has no placement
+            worker_of[_type_name(w)] = sdk.placement_of(w).worker
+    by_worker: dict[str | None, list[corpus_mod.Entry]] = {}
+    for e in group:
+        worker = worker_of.get(e.workflow_type)
+        setup = agents.replayer_setup(ns, worker, codec_) if worker else None
+        key = worker if setup is not None and setup.data_converter is not None else None
+        by_worker.setdefault(key, []).append(e)
+    out = []
+    for worker, items in by_worker.items():
+        if worker is None:
+            out.append((workflows, plain, items))
+            continue
+        setup = agents.replayer_setup(ns, worker, codec_)
+        wfs = [w for w in workflows if worker_of.get(_type_name(w)) == worker]
+        options = {"data_converter": setup.data_converter, "plugins": setup.plugins}
+        out.append((wfs, options, items))
+    return out
 
 
 def _type_name(cls: type) -> str:

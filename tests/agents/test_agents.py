@@ -119,9 +119,10 @@ async def test_agent_histories_in_the_replay_corpus(
 ) -> None:
     """Both flavours' histories, pulled into an encrypted corpus by ``paved.checks``, replay
     against the current code with their framework's plugins (each replayed per worker)."""
-    from paved import checks, codec
     from research.pydantic_session import ResearchSessionPydantic
     from research.session import ResearchSession
+
+    from paved import checks, codec
 
     for flavour in ("research", "research-pydantic"):
         h = await start(example[flavour], flavour, questions=["rate limits"])

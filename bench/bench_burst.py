@@ -76,6 +76,7 @@ class Processes:
             PAVED_ADDRESS=self.address,
             PAVED_ENV=ENVIRONMENT,
             PAVED_REGION="local",
+            PAVED_NAMESPACE=PHYSICAL,  # an environment the specs do not declare
             PAVED_PROJECT=str(PROJECT),
             PAVED_KEYS_IMAGEGEN=f"bench:{self.key}",
             PYTHONPATH=os.pathsep.join([str(PROJECT), env.get("PYTHONPATH", "")]),

@@ -88,6 +88,8 @@ class Stack:
             PAVED_ADDRESS=self.address,
             PAVED_ENV=self.environment,
             PAVED_REGION="local",
+            # An isolated environment the committed specs do not declare.
+            PAVED_NAMESPACE=self.physical_namespace,
             PAVED_PROJECT=str(PROJECT),
             # Every process shares one key from the environment, so nothing
             # is written to the repository's .paved/ and runs stay isolated.

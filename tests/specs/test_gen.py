@@ -198,7 +198,7 @@ async def log_it(x: int) -> int:
 
 def test_search_attributes_flow_from_paved_yaml_to_the_dev_server(make_project) -> None:  # type: ignore[no-untyped-def]
     from paved import specs
-    from paved.dev import Platform
+    from paved.dev import search_attributes
 
     pkg = unique_pkg("shop")
     files = project_files(pkg)
@@ -210,8 +210,7 @@ def test_search_attributes_flow_from_paved_yaml_to_the_dev_server(make_project) 
     assert paved(root, "gen").returncode == 0
     ns = yaml.safe_load((root / "specs" / "namespaces.yaml").read_text())["namespaces"][0]
     assert ns["search_attributes"] == {"OrderUser": "Keyword"}
-    platform = Platform(project=specs.Project.load(root))
-    assert platform.search_attributes(platform.project.specs()) == {"OrderUser": "Keyword"}
+    assert search_attributes(specs.Project.load(root).specs()) == {"OrderUser": "Keyword"}
 
     bad = files["paved.yaml"].replace("OrderUser: Keyword", "Order-User: Keyword")
     (root / "paved.yaml").write_text(bad)

@@ -1,27 +1,18 @@
-"""``paved keys rotate|list`` and ``paved codec-server``; also wires the codec server into ``paved dev``."""
+"""``paved keys rotate|list`` and ``paved codec-server`` (``paved dev`` runs the latter
+with the hidden ``--local-developer`` option)."""
 
 from __future__ import annotations
 
 import asyncio
-import signal
 from pathlib import Path
 
 import click
 
 from paved import codec, specs
 from paved._errors import ProjectError
-
-project_option = click.option(
-    "--project",
-    "project_dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Project directory (default: nearest parent holding paved.yaml).",
-)
-
-
-def _project(path: str | None) -> specs.Project:
-    return specs.Project.load(Path(path)) if path else specs.Project.find()
+from paved._proc import stop_on_signals
+from paved.cli._options import load_project as _project
+from paved.cli._options import project_option
 
 
 def _policy_path(project: specs.Project, given: str | None) -> Path:
@@ -88,6 +79,9 @@ def keys_list(project_dir: str | None) -> None:
               help="Extra physical -> logical namespace mappings (besides the specs).")  # fmt: skip
 @click.option("--cors-origin", multiple=True, default=("http://127.0.0.1:8233", "http://localhost:8233"),
               show_default=True, help="Browser origin of the Temporal UI (repeatable).")  # fmt: skip
+@click.option("--local-developer", metavar="PRINCIPAL", default=None, hidden=True,
+              help="(paved dev) requests without a token from a --cors-origin act as PRINCIPAL; "
+              "loopback only, decode permission still checked.")  # fmt: skip
 def codec_server(
     project_dir: str | None,
     host: str,
@@ -95,6 +89,7 @@ def codec_server(
     policy_file: str | None,
     namespace_map: tuple[str, ...],
     cors_origin: tuple[str, ...],
+    local_developer: str | None,
 ) -> None:
     """Serve /encode and /decode for the Temporal UI and CLI, enforcing decode permission.
 
@@ -114,15 +109,16 @@ def codec_server(
         state_dir=project.state_dir,
         namespace_map=dashboard.parse_namespace_map(namespace_map),
         cors_origins=cors_origin,
+        local_principal=(
+            dashboard.local_principal(policy, local_developer) if local_developer else None
+        ),
     )
 
     async def serve() -> None:
         server = await dashboard.CodecServer(config, host=host, port=port).start()
-        click.echo(f"codec server on {server.url} (policy {policy.source})")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        mode = f", local-developer mode as {local_developer}" if local_developer else ""
+        click.echo(f"codec server on {server.url} (policy {policy.source}{mode})")
+        stop = stop_on_signals()
         await stop.wait()
         await server.stop()
 

@@ -5,24 +5,11 @@ from __future__ import annotations
 import os
 import sys
 import time
-from pathlib import Path
 
 import click
 
-from paved import specs
-
-
-def _project(path: str | None) -> specs.Project:
-    return specs.Project.load(Path(path)) if path else specs.Project.find()
-
-
-project_option = click.option(
-    "--project",
-    "project_dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Project directory (default: nearest parent holding paved.yaml).",
-)
+from paved.cli._options import load_project as _project
+from paved.cli._options import project_option
 
 
 @click.command()
@@ -149,26 +136,16 @@ def dev(
     """
     import asyncio
 
-    from paved.dev import Platform, add_codec_server, dev_access, run_dev
+    from paved import dev as dev_mod
 
-    project = _project(project_dir)
-    platform = Platform(
-        project=project,
+    options = dev_mod.DevOptions(
         port=port,
         ui_port=None if no_ui else ui_port,
         environment=environment,
-        echo=click.echo,
         use_proxy=not no_proxy,
     )
-    platform.access = dev_access(project, environment)
-    add_codec_server(platform, platform.access)
-    for hook in DEV_HOOKS:
-        hook(platform)
-    asyncio.run(run_dev(platform))
-
-
-# Other CLI modules (proxy, codec server) add themselves to `paved dev` here.
-DEV_HOOKS: list = []  # type: ignore[type-arg]
+    platform = dev_mod.assemble(_project(project_dir), options, echo=click.echo)
+    asyncio.run(platform.run())
 
 
 @click.command()

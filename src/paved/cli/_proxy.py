@@ -18,6 +18,7 @@ import sys
 import click
 
 from paved._errors import AuthError
+from paved._proc import stop_on_signals
 from paved.auth import Policy, hash_api_key, new_api_key
 
 
@@ -37,11 +38,8 @@ def proxy_cmd(config_path: str, listen: str | None) -> None:
         click.echo(
             f"paved proxy listening on {server.address} -> {server.upstream.address}", err=True
         )
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, server.reload_policy)
+        stop = stop_on_signals()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, server.reload_policy)
         await stop.wait()
         await server.stop(grace=2.0)
 
@@ -139,21 +137,8 @@ def temporal_cmd(proxy_address: str, api_key_env: str, args: tuple[str, ...]) ->
     sys.exit(proc.returncode if proc.returncode is not None else 1)
 
 
-def _dev_hook(platform: object) -> None:
-    """Put the proxy in front of Temporal in ``paved dev`` (unless --no-proxy)."""
-    from paved.dev import Platform, add_proxy
-
-    assert isinstance(platform, Platform)
-    if not platform.use_proxy or platform.access is None:
-        return
-    add_proxy(platform, platform.access, [sys.executable, "-m", "paved.cli", "proxy"])
-
-
 def register(group: click.Group) -> None:
     """Add this module's commands to ``group``."""
-    from paved.cli import _core
-
     group.add_command(proxy_cmd)
     group.add_command(policy_group)
     group.add_command(temporal_cmd)
-    _core.DEV_HOOKS.append(_dev_hook)

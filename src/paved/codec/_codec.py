@@ -44,6 +44,7 @@ from temporalio.converter import (
     PayloadCodec,
 )
 
+from paved._paths import find_project_root
 from paved.codec import _blobs as blobs
 from paved.codec import _crypto as crypto
 from paved.codec import _keys as keys
@@ -210,14 +211,10 @@ class EncryptionCodec(PayloadCodec):
 def find_state_dir(start: Path | str | None = None) -> Path:
     """``.paved/`` next to the nearest ``paved.yaml`` above ``start`` (default: cwd).
 
-    Falls back to ``<start>/.paved``. (paved.specs knows projects, but this
-    layer sits below it, so it only looks for the file.)
+    Falls back to ``<start>/.paved``.
     """
-    here = Path(start or Path.cwd()).resolve()
-    for d in [here, *here.parents]:
-        if (d / "paved.yaml").exists():
-            return d / ".paved"
-    return here / ".paved"
+    root = find_project_root(start)
+    return (root or Path(start or Path.cwd()).resolve()) / ".paved"
 
 
 def blob_store_from_env(state_dir: Path, environ: dict[str, str] | None = None) -> blobs.BlobStore:

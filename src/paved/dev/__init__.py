@@ -1,25 +1,33 @@
-"""The embedded platform: ``paved dev`` starts Temporal, the proxy, codec server and workers."""
+"""The embedded platform: ``paved dev`` starts Temporal, the proxy, codec server and workers.
+
+``assemble(project, DevOptions(...))`` decides everything and returns a
+``Platform``; ``await platform.run()`` starts it, supervises it until Ctrl-C and
+stops it. ``DevServer`` is the real Temporal dev server (also used by the tests
+and benchmarks); ``dev_access`` the local developer's policy and key.
+"""
 
 from paved._net import free_port, port_in_use, wait_for_port
-from paved.dev._access import DEV_PRINCIPAL, DevAccess, add_codec_server, add_proxy, dev_access
+from paved.dev._access import DEV_PRINCIPAL, DevAccess, dev_access
+from paved.dev._assemble import assemble, search_attributes
 from paved.dev._devserver import DevServer, temporal_binary
 from paved.dev._namespaces import ensure_namespaces
-from paved.dev._platform import Managed, Platform, run_dev
+from paved.dev._platform import Platform
+from paved.dev._settings import DevOptions, DevSettings
 from paved.dev._status import status_lines
 
 __all__ = [
     "DEV_PRINCIPAL",
     "DevAccess",
+    "DevOptions",
     "DevServer",
-    "Managed",
+    "DevSettings",
     "Platform",
-    "add_codec_server",
-    "add_proxy",
+    "assemble",
     "dev_access",
     "ensure_namespaces",
     "free_port",
     "port_in_use",
-    "run_dev",
+    "search_attributes",
     "status_lines",
     "temporal_binary",
     "wait_for_port",

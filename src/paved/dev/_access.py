@@ -1,25 +1,19 @@
-"""Who ``paved dev`` is: the local developer's policy and API key, the proxy and the codec server.
+"""Who ``paved dev`` is: the local developer's policy and API key.
 
-Called by the ``paved dev`` command (and its proxy hook) before the platform
-starts. Without a ``policy.yaml`` in the project, a dev policy is generated
-under ``.paved/`` (git-ignored): a ``dev`` team holding every role on every
+Called by :func:`paved.dev.assemble` before the platform starts. Without a
+``policy.yaml`` in the project, a dev policy is generated under ``.paved/``
+(git-ignored): a ``dev`` team holding every role on every
 logical namespace of the project, and one principal, ``dev-local``, whose API
 key is kept in ``.paved/dev-api-key`` (mode 0600; reused across runs so an
 exported ``PAVED_API_KEY`` stays valid -- delete the file for a new one). With
 the project's own ``policy.yaml``, that file is used as is and the developer's
-``PAVED_API_KEY`` names the local principal.
-
-Wiring (the default): Temporal listens on an internal free port; the proxy
-listens on ``--port`` (7233), so the ``temporal`` CLI, SDK defaults, workers and
-services all go through it. Workers get ``PAVED_VIA_PROXY=1``, the dev key and
-``PAVED_CODEC=off``: the proxy alone encrypts, with ``.paved/keys.json``, the
-key ring the codec server decodes with.
+``PAVED_API_KEY`` names the local principal. The proxy and the codec server
+load the same policy; children get the key in their environment.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,9 +21,7 @@ import yaml
 
 from paved import specs
 from paved._errors import AuthError
-from paved._net import free_port
 from paved.auth import ROLES, Policy, hash_api_key, new_api_key
-from paved.dev import _platform as platform_mod
 
 DEV_PRINCIPAL = "dev-local"
 DEV_TEAM = "dev"
@@ -112,96 +104,3 @@ def dev_access(project: specs.Project, environment: str) -> DevAccess:
     )
     Policy.load(path)  # fail here, not in three child processes
     return DevAccess(path, DEV_PRINCIPAL, key, key_file, generated=True)
-
-
-def add_codec_server(platform: platform_mod.Platform, access: DevAccess) -> None:
-    """Run the codec server in local-developer mode and point the dev server's UI at it."""
-    if platform.ui_port is None:
-        return  # headless: no UI to serve (the CLI can run `paved codec-server` itself)
-    port = free_port()
-    platform.ui_codec_endpoint = f"http://127.0.0.1:{port}"
-    origins = [f"http://127.0.0.1:{platform.ui_port}", f"http://localhost:{platform.ui_port}"]
-    project = platform.project
-
-    def start(p: platform_mod.Platform) -> list[platform_mod.Managed]:
-        cmd = [sys.executable, "-m", "paved.dev._codec_dev", "--project", str(project.root),
-               "--port", str(port), "--policy", str(access.policy_path),
-               "--principal", access.principal]  # fmt: skip
-        for o in origins:
-            cmd += ["--origin", o]
-        return [
-            platform_mod.Managed(
-                name="codec-server",
-                command=cmd,
-                env=p.base_env(),
-                cwd=project.root,
-                log_path=p.logs / "codec-server.log",
-                health_url=f"http://127.0.0.1:{port}/healthz",
-            )
-        ]
-
-    platform.extra_services.append(start)
-    platform.notes.append(
-        f"codec server {platform.ui_codec_endpoint} (local-developer mode: the UI's requests "
-        f"act as {access.principal}; decode permission still checked)"
-    )
-
-
-def add_proxy(platform: platform_mod.Platform, access: DevAccess, proxy_command: list[str]) -> None:
-    """Put the proxy on ``platform.port`` in front of Temporal (moved to a free port).
-
-    ``proxy_command`` runs ``paved proxy`` (the CLI passes its own); ``--config FILE``
-    is appended.
-    """
-    public = platform.port
-    platform.temporal_port = free_port()
-    platform.public_ports.append(public)
-    address = f"127.0.0.1:{public}"
-    platform.worker_address = address
-    platform.worker_env.update(
-        PAVED_ADDRESS=address,
-        PAVED_VIA_PROXY="1",
-        PAVED_API_KEY=access.api_key,
-        PAVED_CODEC="off",  # the proxy encrypts on the wire; a second layer would hide nothing more
-    )
-    state = platform.project.state_dir
-    metrics = free_port()
-
-    def start(p: platform_mod.Platform) -> list[platform_mod.Managed]:
-        assert p.server is not None
-        config = {
-            "listen": address,
-            "upstream": {"address": p.server.address, "connections": 2},
-            "policy": str(access.policy_path),
-            "project": str(p.project.root),
-            "encryption": {"enabled": True, "keys_file": str(state / "keys.json")},
-            "metrics_port": metrics,
-            "policy_reload_seconds": 2.0,
-        }
-        path = state / "dev-proxy.yaml"
-        path.write_text(
-            "# Generated by `paved dev` on every start.\n" + yaml.safe_dump(config, sort_keys=False)
-        )
-        return [
-            platform_mod.Managed(
-                name="proxy",
-                command=[*proxy_command, "--config", str(path)],
-                env=p.base_env(),
-                cwd=p.project.root,
-                log_path=p.logs / "proxy.log",
-                health_url=f"http://127.0.0.1:{metrics}/metrics",
-            )
-        ]
-
-    platform.extra_services.append(start)
-    where = (
-        f"`export PAVED_API_KEY=$(cat {access.key_file})`"
-        if access.key_file
-        else "your PAVED_API_KEY"
-    )
-    platform.notes.append(
-        f"proxy {address} -> Temporal; credentials of {access.principal}: {where}"
-    )
-    platform.notes.append(
-        f"  try: PAVED_ADDRESS={address} paved temporal workflow list -n <logical namespace>"
-    )

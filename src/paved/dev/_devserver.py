@@ -9,7 +9,6 @@ the local server 2-3x faster than ``start-dev`` as shipped.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from paved._errors import RuntimeSetupError
 from paved._net import free_port, port_in_use, wait_for_port
-from paved._proc import die_with_parent
+from paved._proc import signal_group, spawn, terminate
 
 FAST_DYNAMIC_CONFIG = {
     "matching.numTaskqueueReadPartitions": "1",
@@ -138,21 +137,8 @@ class DevServer:
             self.ui_port = free_port(self.host)
         if self.db_file is not None:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_file or (
-            self.db_file.with_suffix(".log") if self.db_file else Path(os.devnull)
-        )
-        log = open(log_path, "ab")  # noqa: SIM115 - handed to the child process
-        try:
-            self.proc = subprocess.Popen(
-                self.command(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-            )
-        finally:
-            log.close()
+        log_path = self.log_file or (self.db_file.with_suffix(".log") if self.db_file else None)
+        self.proc = spawn(self.command(), log_path=log_path)
         try:
             wait_for_port(self.port, self.host, timeout, self.proc)
             self._wait_grpc_ready(timeout)
@@ -197,19 +183,12 @@ class DevServer:
     def kill(self) -> None:
         """SIGKILL the server (for chaos tests): no clean shutdown."""
         if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
+            signal_group(self.proc, signal.SIGKILL)
             self.proc.wait()
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        if self.proc is not None and self.proc.poll() is None:
+            terminate(self.proc, timeout)
 
     def __enter__(self) -> DevServer:
         return self.start()

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.request
 
 from paved import operator, specs
+from paved._net import http_ok
 
 
 def _alive(pid: int) -> bool:
@@ -23,14 +23,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
 
 
 def status_lines(project: specs.Project) -> list[str]:
@@ -64,7 +56,7 @@ def status_lines(project: specs.Project) -> list[str]:
         if metrics.endswith("/metrics"):
             health = (
                 ", healthy"
-                if _healthy(metrics[: -len("/metrics")] + "/healthz")
+                if http_ok(metrics[: -len("/metrics")] + "/healthz")
                 else ", NOT healthy"
             )
         lines.append(f"  {name}: pid {pid} {'alive' if _alive(pid) else 'DEAD'}{health}")

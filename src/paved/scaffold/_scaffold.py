@@ -36,6 +36,7 @@ import yaml
 
 from paved import sdk, specs
 from paved._errors import PavedError, ProjectError
+from paved._paths import find_project_root
 from paved.scaffold import _yaml_edit as yaml_edit
 
 # The decorators' rule for namespace and worker names (one home: paved.sdk).
@@ -153,11 +154,7 @@ def project_name(directory: Path) -> str:
 
 def find_root(start: Path | None = None) -> Path:
     """The nearest directory holding ``paved.yaml`` from ``start`` up, else ``start``."""
-    here = Path(start or Path.cwd()).resolve()
-    for d in [here, *here.parents]:
-        if (d / specs.PROJECT_FILE).exists():
-            return d
-    return here
+    return find_project_root(start) or Path(start or Path.cwd()).resolve()
 
 
 # ----- templates --------------------------------------------------------------------

@@ -36,6 +36,8 @@ class RuntimeEnv:
             namespaces itself (clients then send the logical name).
         api_key: credential for the proxy or Temporal Cloud.
         tls: connect with TLS.
+        namespace: a physical namespace to use as is (``PAVED_NAMESPACE``), for one
+            the specs do not declare (an isolated test or benchmark environment).
     """
 
     address: str = "localhost:7233"
@@ -44,6 +46,7 @@ class RuntimeEnv:
     via_proxy: bool = False
     api_key: str | None = None
     tls: bool = False
+    namespace: str | None = None
 
     @classmethod
     def from_env(cls) -> RuntimeEnv:
@@ -57,10 +60,17 @@ class RuntimeEnv:
             via_proxy=flag("PAVED_VIA_PROXY"),
             api_key=os.environ.get("PAVED_API_KEY") or None,
             tls=flag("PAVED_TLS"),
+            namespace=os.environ.get("PAVED_NAMESPACE") or None,
         )
 
     def namespace_for(self, logical: str) -> str:
-        """The namespace name to send: logical through the proxy, physical otherwise."""
+        """The namespace name to send: logical through the proxy, physical otherwise.
+
+        A managed worker asks the specs' ``Routes`` instead (``paved.worker``);
+        this rule serves clients that have no specs at hand.
+        """
         if self.via_proxy:
             return logical
+        if self.namespace:
+            return self.namespace
         return physical_namespace(logical, self.region, self.environment)

@@ -1,6 +1,7 @@
 """Spec models, their generation from code (``paved gen``), and ``Routes``: the one
 logical <-> physical namespace map."""
 
+from paved._paths import PROJECT_FILE
 from paved.specs._clusters import (
     AutoscalerConfig,
     ClusterConfig,
@@ -36,7 +37,7 @@ from paved.specs._model import (
     WorkflowsFile,
     retention_days,
 )
-from paved.specs._project import PROJECT_FILE, SPEC_FILES, Project, Specs
+from paved.specs._project import SPEC_FILES, Project, Specs
 from paved.specs._routes import Route, Routes
 from paved.specs._yamlio import dump, load_model
 

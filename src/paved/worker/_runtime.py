@@ -17,11 +17,10 @@ Health and metrics are served over HTTP (see :mod:`paved.worker._http`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import dataclasses
 import importlib
 import logging
 import os
-import signal
 import sys
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -35,6 +34,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from paved import sdk, specs
 from paved._errors import ProjectError
 from paved._net import free_port
+from paved._proc import stop_on_signals
 
 log = logging.getLogger("paved.worker")
 
@@ -189,7 +189,22 @@ async def connect_for(
         boot.plugins = list(setup.plugins)
         if setup.data_converter is not None:
             extra["data_converter"] = setup.data_converter
+    # The namespace is settled here, from the specs; the SDK then sends it as is.
+    env = dataclasses.replace(env, namespace=namespace_for(boot, env))
     return await sdk.connect(boot.namespace.name, env=env, codec=codec, **extra)
+
+
+def namespace_for(boot: Bootstrap, env: sdk.RuntimeEnv) -> str:
+    """The namespace the worker polls: the logical name behind the proxy (which maps
+    it), else the physical one the specs declare for this region and environment
+    (``Routes``: read, never re-derived), else an explicit ``PAVED_NAMESPACE``."""
+    logical = boot.namespace.name
+    if env.via_proxy:
+        return logical
+    if env.namespace:
+        return env.namespace
+    routes = specs.Routes.from_specs([boot.namespace])
+    return routes.require(logical, env.region, env.environment).physical
 
 
 async def run(
@@ -210,11 +225,7 @@ async def run(
     runtime = make_runtime(metrics_port)
     client = await connect_for(project, boot, env, runtime)
     workers = build_workers(client, boot, identity=f"{name}-{os.getpid()}@{boot.build_id}")
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals(stop)
     server = None
     if http_port is not None:
         server, bound = await _http.serve(boot, workers, http_port, metrics_port)

@@ -1,0 +1,82 @@
+"""``paved dev``'s frozen settings: the developer's options and what :func:`paved.dev.assemble` decided.
+
+The platform (:mod:`paved.dev._platform`) carries them out; its runtime state
+(processes, the dev server) lives in the platform and its replica sets, never here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from paved import proxy, specs
+from paved.dev._access import DevAccess
+from paved.operator import ProcessTemplate
+
+
+@dataclass(frozen=True)
+class DevOptions:
+    """What the developer chose (``paved dev`` flags).
+
+    Attributes:
+        port: where workers, clients and the ``temporal`` CLI connect: the proxy,
+            or Temporal itself with ``use_proxy=False``.
+        ui_port: the Temporal UI; None runs headless (and without the codec server).
+        environment: whose physical namespaces are created locally.
+        use_proxy: put the proxy in front of Temporal.
+    """
+
+    port: int = 7233
+    ui_port: int | None = 8233
+    environment: str = "dev"
+    use_proxy: bool = True
+
+
+@dataclass(frozen=True)
+class DevSettings:
+    """Everything :func:`assemble` decided; the platform only carries it out.
+
+    Attributes:
+        project: the project.
+        options: the developer's options.
+        access: the developer's policy and key.
+        namespaces: physical namespaces created at launch (from ``Routes``).
+        search_attributes: registered at launch on every one of them.
+        temporal_port: where Temporal listens (internal when the proxy is on).
+        public_ports: checked free before anything starts.
+        address: where workers, services and clients connect.
+        ui_codec_endpoint: the codec server URL the UI calls, or None.
+        proxy_config: the proxy's config (``.paved/dev-proxy.yaml``), or None.
+        platform: units started and healthy before any worker: proxy, codec server.
+        workers: ``(worker name, template, replicas)`` per managed worker.
+        services: the project's ``services:`` from ``paved.yaml``.
+        notes: lines printed with the URLs (where the key is, how to use the CLI).
+    """
+
+    project: specs.Project
+    options: DevOptions
+    access: DevAccess
+    namespaces: tuple[str, ...]
+    search_attributes: Mapping[str, str]
+    temporal_port: int
+    public_ports: tuple[int, ...]
+    address: str
+    ui_codec_endpoint: str | None
+    proxy_config: proxy.ProxyConfig | None
+    platform: tuple[tuple[str, ProcessTemplate], ...]
+    workers: tuple[tuple[str, ProcessTemplate, int], ...]
+    services: tuple[tuple[str, ProcessTemplate, int | None], ...]
+    notes: tuple[str, ...]
+
+    @property
+    def state_dir(self) -> Path:
+        return self.project.state_dir
+
+    @property
+    def logs(self) -> Path:
+        return self.project.state_dir / "logs"
+
+    @property
+    def proxy_config_path(self) -> Path:
+        return self.project.state_dir / "dev-proxy.yaml"

@@ -60,7 +60,10 @@ def write_specs(root: Path, logical: int, types_per_worker: int) -> dict[str, in
         "project: opbench\npackages: [unused]\n"
         f"regions: [{', '.join(REGIONS)}]\nenvironments: [prod]\n"
     )
-    namespaces, workflows, activities, workers = [], [], [], []
+    namespaces: list[specs.NamespaceSpec] = []
+    workflows: list[specs.TypeSpec] = []
+    activities: list[specs.TypeSpec] = []
+    workers: list[specs.WorkerSpec] = []
     for i in range(logical):
         name = f"team{i:03d}"
         namespaces.append(
@@ -147,10 +150,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         workers = WorkerReplicas(
             rs, lambda w: ProcessTemplate(argv=("paved", "worker", "run", w.name))
         )
-        settings = OperatorSettings(temporal_address=server.address, policy_out=tmp / "policy.yaml")
-        op = Operator(project, settings, extra_targets=[workers])
-        temporal = next(t for t in op.targets if isinstance(t, TemporalNamespaces))
-        policy = next(t for t in op.targets if isinstance(t, PolicyTarget))
+        # 30 s per RPC: on a loaded shared machine a registration can take >10 s (see docs).
+        temporal = TemporalNamespaces.at("opbench", server.address, timeout=args.rpc_timeout)
+        policy = PolicyTarget(tmp / "policy.yaml")
+        op = Operator(project, OperatorSettings(), targets=[temporal, policy, workers])
 
         print(f"converging {sizes} (load {load()})", flush=True)
         t0 = time.perf_counter()
@@ -241,5 +244,6 @@ if __name__ == "__main__":
     p.add_argument("--types", type=int, default=10, help="workflow types per worker")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--timeout", type=float, default=600)
+    p.add_argument("--rpc-timeout", type=float, default=30)
     out = asyncio.run(main(p.parse_args()))
     print(write_json("operator", out))

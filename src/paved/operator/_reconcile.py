@@ -215,6 +215,9 @@ class Reconciler:
         return res
 
     def _status(self, target: str, c: Change) -> ObjectStatus:
+        if c.op == Op.NONE and not c.reason:  # the common case at scale: keep it cheap
+            self._retry.pop((target, c.key), None)
+            return ObjectStatus(target, c.kind, c.name, "in-sync", "in-sync")
         state = {Op.NONE: "in-sync", Op.HOLD: "held"}.get(c.op, "drift")
         if c.op == Op.HOLD and c.reason.startswith("read failed"):
             state = "error"

@@ -21,9 +21,7 @@ never writes it (the HPA-fight rule, kept locally too).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 
 from paved.operator._replicas import ProcessTemplate, ReplicaSet
 from paved.operator._target import Change, Desired, Inputs, Observed, Op, Snapshot
@@ -33,10 +31,10 @@ WORKER = "worker"
 
 
 def fingerprint(template: ProcessTemplate) -> str:
-    data = asdict(template)
-    data["cwd"] = str(data["cwd"])
-    data["env"] = dict(sorted(template.env.items()))
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """A short digest of everything that makes a replica (argv, environment, cwd, ...)."""
+    env = sorted(template.env.items())
+    return hashlib.sha256(repr((template.argv, env, template.cwd, template.health_url,
+                                template.drain_seconds)).encode()).hexdigest()[:16]  # fmt: skip
 
 
 class WorkerReplicas:

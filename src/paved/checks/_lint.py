@@ -8,49 +8,24 @@ silence without a reason does not silence and is itself reported (PVL000).
 from __future__ import annotations
 
 import ast
-import builtins
 import contextlib
 import re
-import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from paved import specs
+from paved.checks import _lint_calls as calls
 from paved.checks import _lint_index as ix
 from paved.checks import _lint_rules as r
 from paved.checks._lint_rules import Finding
 
 _SILENCE = re.compile(r"#\s*paved:\s*ignore\[([A-Z0-9, ]+)\](.*)$")
-_MAX_DEPTH = 6
-
-
-@dataclass
-class _Ctx:
-    index: ix.Index
-    findings: list[Finding] = field(default_factory=list)
-    seen: set[tuple[str, str, int, int]] = field(default_factory=set)
-
-    def report(
-        self, rule: str, module: ix.Module, node: ast.AST, message: str, via: str = ""
-    ) -> None:
-        line = getattr(node, "lineno", 1)
-        col = getattr(node, "col_offset", 0) + 1
-        key = (rule, str(module.path), line, col)
-        if key in self.seen:
-            return
-        self.seen.add(key)
-        self.findings.append(Finding(rule, str(module.path), line, col, message, via))
-
-
-def _where(module: ix.Module, node: ast.AST) -> str:
-    return f"{module.path}:{getattr(node, 'lineno', 1)}"
 
 
 # ----- workflow code --------------------------------------------------------------------
 
 
 def _workflow_code(
-    ctx: _Ctx,
+    ctx: r.Ctx,
     module: ix.Module,
     fn: ix.FunctionNode,
     owner: ast.ClassDef | None,
@@ -60,7 +35,7 @@ def _workflow_code(
     allowed: set[str],
 ) -> None:
     """Apply the workflow-code rules to ``fn`` and to the project helpers it calls."""
-    if id(fn) in visited or depth > _MAX_DEPTH:
+    if id(fn) in visited or depth > r.MAX_DEPTH:
         return
     visited.add(id(fn))
     sets = r.set_names(fn)
@@ -78,11 +53,11 @@ def _workflow_code(
             if _is_logging(module, node):
                 ctx.report("PVL005", module, node, "print/logging in workflow code", via)
             target = ctx.index.callee(module, node, owner)
-            if target is not None and depth < _MAX_DEPTH:
+            if target is not None and depth < r.MAX_DEPTH:
                 tmod, tfn = target
                 if tfn is not fn and not ix.is_activity(tmod, tfn):
                     own_method = owner is not None and tmod is module and tfn in owner.body
-                    hop = via if (via or own_method) else f"reached from {_where(module, node)}"
+                    hop = via if (via or own_method) else f"reached from {r.where(module, node)}"
                     _workflow_code(
                         ctx,
                         tmod,
@@ -144,7 +119,7 @@ def _exception_key(module: ix.Module, expr: ast.expr) -> str:
     return ""
 
 
-def _is_temporal(ctx: _Ctx, key: str, depth: int = 0) -> bool | None:
+def _is_temporal(ctx: r.Ctx, key: str, depth: int = 0) -> bool | None:
     """True for Temporal failures and control flow; None when the class is unknown."""
     short = key.rpartition(".")[2]
     if key.startswith("temporalio.") and short in r.TEMPORAL_FAILURES | {"NondeterminismError"}:
@@ -166,7 +141,7 @@ def _is_temporal(ctx: _Ctx, key: str, depth: int = 0) -> bool | None:
     return None if any(v is None for v in verdicts) else False
 
 
-def _subclass_of(ctx: _Ctx, key: str, allowed: set[str], depth: int = 0) -> bool:
+def _subclass_of(ctx: r.Ctx, key: str, allowed: set[str], depth: int = 0) -> bool:
     if key in allowed or key.rpartition(".")[2] in {
         a.rpartition(".")[2] for a in allowed if a.startswith("builtins.")
     }:
@@ -187,7 +162,7 @@ def _subclass_of(ctx: _Ctx, key: str, allowed: set[str], depth: int = 0) -> bool
 
 
 def _check_raise(
-    ctx: _Ctx,
+    ctx: r.Ctx,
     module: ix.Module,
     node: ast.Raise,
     allowed: set[str],
@@ -229,7 +204,7 @@ def _failure_types(module: ix.Module, cls: ast.ClassDef) -> set[str] | None:
     return out
 
 
-def _workflow_class(ctx: _Ctx, module: ix.Module, cls: ast.ClassDef) -> None:
+def _workflow_class(ctx: r.Ctx, module: ix.Module, cls: ast.ClassDef) -> None:
     runs = [
         st
         for st in cls.body
@@ -286,7 +261,7 @@ def _workflow_class(ctx: _Ctx, module: ix.Module, cls: ast.ClassDef) -> None:
     _history_growth(ctx, module, cls)
 
 
-def _query_returns(ctx: _Ctx, module: ix.Module, fn: ix.FunctionNode) -> None:
+def _query_returns(ctx: r.Ctx, module: ix.Module, fn: ix.FunctionNode) -> None:
     body = [
         s for s in fn.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
     ]
@@ -300,7 +275,7 @@ def _query_returns(ctx: _Ctx, module: ix.Module, fn: ix.FunctionNode) -> None:
     ctx.report("PVL009", module, fn, f"query {fn.name} returns no value")
 
 
-def _history_growth(ctx: _Ctx, module: ix.Module, cls: ast.ClassDef) -> None:
+def _history_growth(ctx: r.Ctx, module: ix.Module, cls: ast.ClassDef) -> None:
     text = ast.unparse(cls)
     if "continue_as_new" in text or "is_continue_as_new_suggested" in text:
         return
@@ -314,247 +289,10 @@ def _history_growth(ctx: _Ctx, module: ix.Module, cls: ast.ClassDef) -> None:
             )
 
 
-# ----- calls and activities ---------------------------------------------------------------
-
-
-def _calls(ctx: _Ctx, module: ix.Module) -> None:
-    for node in ast.walk(module.tree):
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
-            api = r.workflow_api(module, node.value)
-            if api in r.AWAITED:
-                ctx.report(
-                    "PVL007", module, node.value, f"{api}() returns a coroutine that is not awaited"
-                )
-        if not isinstance(node, ast.Call):
-            continue
-        api = r.workflow_api(module, node)
-        star = any(k.arg is None for k in node.keywords)
-        if api in r.ACTIVITY_FUNCS and not star:
-            _activity_call(ctx, module, node, api)
-        if (
-            api in (r.ACTIVITY_FUNCS | {"execute_child_workflow", "start_child_workflow"})
-            and not star
-        ):
-            single = bool(node.args[1:]) or r.keyword(node, "arg") is not None
-            args = r.keyword(node, "args")
-            if single and _nonempty_literal(args):
-                ctx.report("PVL102", module, node, f"{api}() passes both arg and a non-empty args")
-        q = module.resolve(node.func) or ""
-        if q == "temporalio.worker.Worker":
-            wfs, acts = r.keyword(node, "workflows"), r.keyword(node, "activities")
-            if _nonempty_literal(wfs) and _nonempty_literal(acts):
-                ctx.report(
-                    "PVL106",
-                    module,
-                    node,
-                    "one Worker (one task queue) runs both workflows and activities",
-                )
-        if (
-            q in ix.ACTIVITY_DECORATORS | ix.WORKFLOW_DECORATORS
-            and isinstance(r.keyword(node, "shared_queue"), ast.Constant)
-            and getattr(r.keyword(node, "shared_queue"), "value", False) is True
-        ):
-            ctx.report(
-                "PVL106",
-                module,
-                node,
-                "shared_queue=True puts this next to workflows (or activities) on one queue",
-            )
-
-
-def _nonempty_literal(node: ast.expr | None) -> bool:
-    if isinstance(node, (ast.List, ast.Tuple)):
-        return bool(node.elts) and not any(isinstance(e, ast.Starred) for e in node.elts)
-    return (
-        isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)) and bool(node.value)
-    )
-
-
-def _activity_call(ctx: _Ctx, module: ix.Module, call: ast.Call, api: str) -> None:
-    paved = r.is_paved_call(module, call)  # tier defaults supply timeouts and a bounded retry
-    names = {k.arg for k in call.keywords}
-    if not paved and not names & {"start_to_close_timeout", "schedule_to_close_timeout"}:
-        ctx.report(
-            "PVL101",
-            module,
-            call,
-            f"{api}() sets neither start_to_close_timeout nor schedule_to_close_timeout",
-        )
-    deadline = r.keyword(call, "schedule_to_close_timeout")
-    if not paved and (deadline is None or r.is_none(deadline)):
-        policy = r.keyword(call, "retry_policy")
-        if policy is None:
-            ctx.report(
-                "PVL103",
-                module,
-                call,
-                f"{api}() sets no retry_policy: the activity retries without limit",
-            )
-        elif _unlimited(module, policy):
-            ctx.report(
-                "PVL103",
-                module,
-                call,
-                f"{api}() retry_policy sets no maximum_attempts: the activity retries without limit",
-            )
-    hb = r.keyword(call, "heartbeat_timeout")
-    if hb is not None and not r.is_none(hb) and "local" not in api and not api.endswith("_class"):
-        target = call.args[0] if call.args else r.keyword(call, "activity")
-        found = _activity_def(ctx, module, target)
-        if found is not None and _heartbeats(ctx, *found, set()) is False:
-            ctx.report(
-                "PVL104",
-                module,
-                call,
-                f"{api}() sets heartbeat_timeout but activity {found[1].name} never calls activity.heartbeat()",
-            )
-
-
-def _unlimited(module: ix.Module, policy: ast.expr) -> bool:
-    if r.is_none(policy):
-        return True
-    if (
-        not isinstance(policy, ast.Call)
-        or module.resolve(policy.func) != "temporalio.common.RetryPolicy"
-    ):
-        return False
-    if any(k.arg is None for k in policy.keywords) or any(
-        isinstance(a, ast.Starred) for a in policy.args
-    ):
-        return False
-    attempts = policy.args[3] if len(policy.args) > 3 else r.keyword(policy, "maximum_attempts")
-    return attempts is None or (
-        isinstance(attempts, ast.Constant) and type(attempts.value) is int and attempts.value == 0
-    )
-
-
-def _activity_def(
-    ctx: _Ctx, module: ix.Module, target: ast.expr | None
-) -> tuple[ix.Module, ix.FunctionNode] | None:
-    if target is None:
-        return None
-    if (
-        isinstance(target, ast.Attribute)
-        and isinstance(target.value, ast.Name)
-        and target.value.id in module.classes
-    ):
-        for st in module.classes[target.value.id].body:
-            if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef)) and st.name == target.attr:
-                return (module, st) if _only_activity_decorator(module, st) else None
-        return None
-    found = ctx.index.callee(module, ast.Call(func=target, args=[], keywords=[]))
-    if found is None or not _only_activity_decorator(*found):
-        return None
-    return found
-
-
-def _only_activity_decorator(module: ix.Module, fn: ix.FunctionNode) -> bool:
-    # Any other decorator (an auto-heartbeat wrapper) may heartbeat for it.
-    names = ix.decorator_names(module, fn)
-    return len(fn.decorator_list) == 1 and bool(set(names) & ix.ACTIVITY_DECORATORS)
-
-
-def _heartbeats(ctx: _Ctx, module: ix.Module, fn: ix.FunctionNode, seen: set[int]) -> bool | None:
-    """True if ``fn`` (or a helper it calls) heartbeats; None when a call cannot be followed."""
-    if id(fn) in seen:
-        return False
-    seen.add(id(fn))
-    unknown = False
-    for node in ast.walk(fn):
-        if (
-            isinstance(node, (ast.Name, ast.Attribute))
-            and module.resolve(node) == "temporalio.activity.heartbeat"
-        ):
-            return True
-        if not isinstance(node, ast.Call):
-            continue
-        q = module.resolve(node.func)
-        if q is not None and q.split(".")[0] in ("temporalio", *sys.stdlib_module_names):
-            continue
-        target = ctx.index.callee(module, node)
-        if target is not None:
-            verdict = _heartbeats(ctx, *target, seen)
-            if verdict:
-                return True
-            unknown = unknown or verdict is None
-        elif isinstance(node.func, ast.Name) and node.func.id not in vars(builtins):
-            unknown = unknown or node.func.id not in {
-                n.name
-                for n in ast.walk(fn)
-                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-            }
-        elif isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Call):
-            unknown = True
-    return None if unknown else False
-
-
-def _activities(ctx: _Ctx, module: ix.Module) -> None:
-    for node in ast.walk(module.tree):
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or not ix.is_activity(
-            module, node
-        ):
-            continue
-        if isinstance(node, ast.AsyncFunctionDef):
-            _blocking(ctx, module, node, "", 0, set())
-        _payload_size(ctx, module, node)
-    for cls in module.classes.values():
-        if ix.is_workflow_class(module, cls):
-            for st in cls.body:
-                if isinstance(
-                    st, (ast.FunctionDef, ast.AsyncFunctionDef)
-                ) and "temporalio.workflow.run" in ix.decorator_names(module, st):
-                    _payload_size(ctx, module, st)
-
-
-def _blocking(
-    ctx: _Ctx, module: ix.Module, fn: ix.FunctionNode, via: str, depth: int, seen: set[int]
-) -> None:
-    if id(fn) in seen or depth > _MAX_DEPTH:
-        return
-    seen.add(id(fn))
-    offloaded = {
-        id(a)
-        for n in ast.walk(fn)
-        if isinstance(n, ast.Call)
-        and (module.resolve(n.func) or "") in ("asyncio.to_thread", "anyio.to_thread.run_sync")
-        for a in ast.walk(n)
-        if a is not n
-    }
-    for node in ast.walk(fn):
-        if not isinstance(node, ast.Call) or id(node) in offloaded:
-            continue
-        name = r.call_name(module, node)
-        if name and (name in r.BLOCKING_IN_ASYNC or name.startswith(r.BLOCKING_PREFIXES)):
-            ctx.report(
-                "PVL105",
-                module,
-                node,
-                f"blocking call {name}() in async activity {fn.name if not via else ''}".rstrip(),
-                via,
-            )
-        target = ctx.index.callee(module, node)
-        if target is not None and isinstance(target[1], ast.FunctionDef):
-            hop = via or f"reached from {_where(module, node)}"
-            _blocking(ctx, target[0], target[1], hop, depth + 1, seen)
-
-
-def _payload_size(ctx: _Ctx, module: ix.Module, fn: ix.FunctionNode) -> None:
-    anns = [a.annotation for a in fn.args.args + fn.args.kwonlyargs if a.annotation is not None]
-    if fn.returns is not None:
-        anns.append(fn.returns)
-    for ann in anns:
-        text = ast.unparse(ann)
-        if re.search(r"\b(bytes|bytearray|memoryview)\b", text):
-            ctx.report(
-                "PVL108", module, ann, f"{fn.name} passes raw bytes ({text}) through Temporal"
-            )
-            return
-
-
 # ----- driver -------------------------------------------------------------------------------
 
 
-def _silences(module: ix.Module, ctx: _Ctx) -> dict[int, set[str]]:
+def _silences(module: ix.Module, ctx: r.Ctx) -> dict[int, set[str]]:
     out: dict[int, set[str]] = {}
     for n, line in enumerate(module.lines, 1):
         m = _SILENCE.search(line)
@@ -582,14 +320,14 @@ def lint_files(files: list[Path], root: Path, *, silences: bool = True) -> list[
 
     ``silences=False`` ignores ``# paved: ignore[...]`` comments (for comparisons)."""
     index = ix.Index.build(files, root)
-    ctx = _Ctx(index)
+    ctx = r.Ctx(index)
     for module in index.modules.values():
         for node in ast.walk(module.tree):
             if ix.is_workflow_class(module, node):
                 assert isinstance(node, ast.ClassDef)
                 _workflow_class(ctx, module, node)
-        _calls(ctx, module)
-        _activities(ctx, module)
+        calls.calls(ctx, module)
+        calls.activities(ctx, module)
     silenced: dict[str, dict[int, set[str]]] = {
         str(m.path): _silences(m, ctx) for m in index.modules.values()
     }

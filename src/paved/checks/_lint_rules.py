@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import builtins
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from paved.checks import _lint_index as ix
 
@@ -331,3 +331,30 @@ def is_set_expr(node: ast.expr, names: set[str]) -> bool:
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitOr, ast.BitAnd, ast.Sub)):
         return is_set_expr(node.left, names) or is_set_expr(node.right, names)
     return False
+
+
+MAX_DEPTH = 6  # how deep calls are followed into helpers
+
+
+@dataclass
+class Ctx:
+    """Findings of one lint run (deduplicated by rule and place)."""
+
+    index: ix.Index
+    findings: list[Finding] = field(default_factory=list)
+    seen: set[tuple[str, str, int, int]] = field(default_factory=set)
+
+    def report(
+        self, rule: str, module: ix.Module, node: ast.AST, message: str, via: str = ""
+    ) -> None:
+        line = getattr(node, "lineno", 1)
+        col = getattr(node, "col_offset", 0) + 1
+        key = (rule, str(module.path), line, col)
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        self.findings.append(Finding(rule, str(module.path), line, col, message, via))
+
+
+def where(module: ix.Module, node: ast.AST) -> str:
+    return f"{module.path}:{getattr(node, 'lineno', 1)}"

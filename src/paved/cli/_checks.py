@@ -245,7 +245,52 @@ def run_schema_check(project: specs.Project, directory: str | None, corpus: str 
     return 1 if breaking or stale else 0
 
 
+@click.command()
+@_project_opt
+@click.option(
+    "--junit",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the replay JUnit XML here.",
+)
+@click.option(
+    "--temporal",
+    default=None,
+    help="Also run `paved operator plan` against this Temporal frontend (drift fails the check).",
+)
+def check(project_dir: str | None, junit: str | None, temporal: str | None) -> None:
+    """Every CI guardrail: gen --check, schema check, replay test, lint (+ operator plan).
+
+    \b
+    One summary, exit 1 if any step fails (each step runs regardless, so CI
+    shows everything at once). Use it in CI and as a pre-commit hook:
+      - repo: local
+        hooks:
+          - {id: paved-check, name: paved check, entry: paved check, language: system, pass_filenames: false}
+    """
+    from paved.checks import _check
+
+    project = _project(project_dir)
+    run = _check.run_all(project, junit=Path(junit) if junit else None, temporal=temporal)
+    colors = {"ok": "green", "skipped": "yellow", "failed": "red", "error": "red"}
+    for step in run.steps:
+        if step.details and step.status != "ok":
+            click.secho(f"--- {step.name}", bold=True)
+            for line in step.details:
+                click.echo(line)
+    click.secho(f"paved check: {project.root}", bold=True)
+    for step in run.steps:
+        click.secho(
+            f"  {step.status:<8}{step.name:<10}{step.summary}  ({step.seconds:.2f}s)",
+            fg=colors[step.status],
+        )
+    verdict = "all checks passed" if run.ok else "FAILED"
+    click.secho(f"{verdict} in {run.seconds:.2f}s", fg="green" if run.ok else "red", bold=True)
+    sys.exit(0 if run.ok else 1)
+
+
 def register(group: click.Group) -> None:
+    group.add_command(check)
     group.add_command(replay)
     group.add_command(lint)
     group.add_command(schema)

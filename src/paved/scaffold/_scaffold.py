@@ -299,6 +299,13 @@ def _plan(req: ScaffoldRequest) -> _Plan:
         plan.notes.append(
             f"pyproject.toml exists: make sure it packages {pkg!r} (the Dockerfile pip-installs the project)"
         )
+    # One CI config and pre-commit hook per repo: `paved check` (docs/checks.md).
+    for target, template in (
+        (root / ".github" / "workflows" / "paved.yml", "ci.yml.j2"),
+        (root / ".pre-commit-config.yaml", "pre-commit-config.yaml.j2"),
+    ):
+        if not target.exists():
+            plan.create[target] = _render(template, **ctx)
     for ignore_file, lines in (
         (".gitignore", [".paved/"]),
         (".dockerignore", [".paved/", ".git/", ".venv/", "**/__pycache__"]),

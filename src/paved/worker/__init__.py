@@ -5,6 +5,7 @@ from paved.worker._runtime import (
     SANDBOX_PASSTHROUGH,
     Bootstrap,
     bootstrap,
+    build_id,
     build_workers,
     run,
 )
@@ -13,6 +14,7 @@ __all__ = [
     "SANDBOX_PASSTHROUGH",
     "Bootstrap",
     "bootstrap",
+    "build_id",
     "build_workers",
     "derived_metrics",
     "run",

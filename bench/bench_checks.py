@@ -99,10 +99,10 @@ async def record(tmp: Path, runs: int, corpus: Path, build: str) -> list[Any]:
             except TimeoutError:
                 raise RuntimeError(f"{h.id} did not finish; workers: {[t.done() for t in tasks]}") from None
             except Exception as e:
-                if "cancel" not in str(e).lower() and "RequestCancelled" not in repr(e):
+                if "RequestCancelled" not in repr(getattr(e, "cause", e)):
                     print(f"{h.id}: {e!r}", flush=True)
-        ring = codec.KeyRing(codec.FileKeyProvider(demo), create=False)
-        stats = await checks.pull(client, corpus, namespace="imagegen", workflow_types=["GenerateImage"], ring=ring, per_type=runs)
+        # `paved replay pull`'s own path: specs -> paved.connect -> the corpus's key ring.
+        stats = await checks.pull_project(project, corpus, per_type=runs)
         print(f"recorded {runs} runs: {stats}", flush=True)
         histories = [await client.get_workflow_handle(h.id).fetch_history() for h in handles]
         stop.set()

@@ -10,7 +10,9 @@ when the history was made, and a fix with the snippet to paste.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from temporalio.api.history.v1 import HistoryEvent
 
@@ -90,6 +92,24 @@ def recorded_call_site(
     return site, identity
 
 
+def still_in_code(site: sdk.CallSite | None, current: sdk.CallSite | None) -> bool:
+    """Whether the recorded statement is still in the current source of the module that
+    issued the diverging command (then the change inserted a step before it)."""
+    if site is None or current is None or not site.code or site.code.startswith("#"):
+        return False
+    module = current.file.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+    mod = sys.modules.get(module)
+    path = getattr(mod, "__file__", None)
+    if not path:
+        return False
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError:
+        return False
+    squash = "".join(site.code.split())
+    return squash in "".join(text.split())
+
+
 def _indent(code: str, n: int = 4) -> str:
     return "\n".join(" " * n + line for line in code.splitlines())
 
@@ -124,9 +144,15 @@ def classify(
         elif expected.kind == actual.kind:
             kind = "renamed"
             hint = f"{expected.kind} {expected.name!r} became {actual.name!r} in the code"
-        elif expected.kind in ("complete", "fail", "continue_as_new"):
+        elif expected.kind in ("complete", "fail", "continue_as_new") or still_in_code(
+            recorded, actual.call_site
+        ):
             kind = "added"
-            hint = f"the code added a step ({actual.label}) where the recorded run had finished"
+            hint = (
+                f"the code added a step ({actual.label}) where the recorded run had finished"
+                if expected.kind in ("complete", "fail", "continue_as_new")
+                else f"the code inserted {actual.label!r} before {expected.label!r} (whose call is still in the code)"
+            )
         elif actual.kind in ("child", "timer", "activity") and actual.label in later:
             kind = "added"
             hint = f"the code now runs {actual.label!r} before {expected.label!r}"

@@ -9,24 +9,16 @@ from pathlib import Path
 import click
 
 from paved import specs
+from paved.cli._options import load_project as _project
+from paved.cli._options import project_option
 
-_project_opt = click.option(
-    "--project",
-    "project_dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Project directory (default: nearest parent holding paved.yaml).",
-)
+_project_opt = project_option
 _corpus_opt = click.option(
     "--corpus",
     type=click.Path(file_okay=False),
     default=None,
     help="Corpus directory (default: <project>/replay).",
 )
-
-
-def _project(path: str | None) -> specs.Project:
-    return specs.Project.load(Path(path)) if path else specs.Project.find()
 
 
 @click.group()

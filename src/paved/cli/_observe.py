@@ -4,24 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 import click
 
-from paved import specs
-
-
-def _project(path: str | None) -> specs.Project:
-    return specs.Project.load(Path(path)) if path else specs.Project.find()
-
-
-project_option = click.option(
-    "--project",
-    "project_dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Project directory (default: nearest parent holding paved.yaml).",
-)
+from paved._proc import stop_on_signals
+from paved.cli._options import load_project as _project
+from paved.cli._options import project_option
 
 
 @click.group()
@@ -140,12 +128,7 @@ def stuck(
             project, environment=environment, ui_url=ui_url, max_describes=max_describes
         )
         if serve_port is not None:
-            import signal
-
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
+            stop = stop_on_signals()
             click.echo(
                 f"paved stuck: serving http://127.0.0.1:{serve_port}/metrics every {interval:.0f}s"
             )

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import re
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +13,9 @@ from typing import Any, TypeVar
 
 import click
 
-from paved import specs
+from paved._proc import stop_on_signals
+from paved.cli._options import load_project as _project
+from paved.cli._options import project_option
 from paved.operator import Change, Op, Operator, OperatorSettings, PassResult
 
 _SYMBOL = {
@@ -24,10 +25,6 @@ _SYMBOL = {
     Op.DELETE: "x",
     Op.HOLD: "!",
 }
-
-
-def _project(path: str | None) -> specs.Project:
-    return specs.Project.load(Path(path)) if path else specs.Project.find()
 
 
 def _duration(text: str) -> float:
@@ -43,13 +40,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _options(f: F) -> F:
     for opt in reversed(
         [
-            click.option(
-                "--project",
-                "project_dir",
-                type=click.Path(file_okay=False),
-                default=None,
-                help="Project directory (default: nearest parent holding paved.yaml).",
-            ),
+            project_option,
             click.option(
                 "--temporal",
                 "temporal",
@@ -267,10 +258,7 @@ def run(
     op = Operator(_project(project_dir), settings)
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop = stop_on_signals()
         click.echo(
             f"paved operator: {', '.join(t.name for t in op.targets)}; holder {op.lease.holder}"
         )

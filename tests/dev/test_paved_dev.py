@@ -230,6 +230,24 @@ def test_status_shows_specs_and_live_processes(running: Running) -> None:
     assert "temporal: pid" in text and "DEAD" not in text
 
 
+def test_status_shows_the_restarted_replica(running: Running) -> None:
+    """After test_killed_worker_is_restarted: the replica set's view reaches `paved status`."""
+    deadline = time.monotonic() + 30
+    while True:
+        (w,) = [r for r in running.status()["replicas"] if r["name"] == "worker devt-worker"]
+        if w["state"] == "running" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert w["restarts"] == 1 and w["last_exit"] == -signal.SIGKILL and w["state"] == "running"
+    out = subprocess.run(
+        [*PAVED, "status", "--project", str(running.project.root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    assert f"worker devt-worker: running, 1 restarts, last exit {-signal.SIGKILL}" in out
+
+
 def test_ctrl_c_stops_everything(running: Running) -> None:
     pids = list(running.status()["pids"].values())
     assert len(pids) == 4  # temporal, proxy, codec server, worker

@@ -235,7 +235,14 @@ class Platform:
             "started": self.started_at,
             "urls": self.urls(),
             "pids": self.pids(),
-        }
+            # Per replica, what the replica sets saw (paved status shows crashes).
+            "replicas": [
+                {"name": r.name, "state": r.state, "pid": r.pid, "restarts": r.restarts,
+                 "last_exit": r.last_exit, "last_error": r.last_error}
+                for rs in self.sets
+                for r in rs.status()
+            ],
+        }  # fmt: skip
         path = self.settings.state_dir / "dev.json"
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(status, indent=2))

@@ -60,6 +60,12 @@ def status_lines(project: specs.Project) -> list[str]:
                 else ", NOT healthy"
             )
         lines.append(f"  {name}: pid {pid} {'alive' if _alive(pid) else 'DEAD'}{health}")
+    for r in state.get("replicas", []):
+        if r.get("restarts") or r.get("state") not in ("running", "stopped"):
+            lines.append(
+                f"  {r['name']}: {r['state']}, {r['restarts']} restarts, last exit "
+                f"{r.get('last_exit')}: {r.get('last_error') or 'no output'}"
+            )
     for name, url in urls.items():
         if not name.startswith("worker"):
             lines.append(f"  {name}: {url}")

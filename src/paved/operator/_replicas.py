@@ -285,7 +285,7 @@ class ReplicaSet:
         probe the health of starting replicas."""
         with self._lock:
             changed = self._step(time.monotonic())
-        await self._probe()
+        changed |= await self._probe()
         if changed and self.on_change is not None:
             self.on_change()
 
@@ -383,20 +383,24 @@ class ReplicaSet:
         self.echo(f"  {r.name} exited (code {code}); restarting in {delay:.1f}s (see {r.log_path})")
         return True
 
-    async def _probe(self) -> None:
+    async def _probe(self) -> bool:
+        """Probe starting replicas' health; True if one became ready."""
         with self._lock:
             starting = [
                 r for reps in self._replicas.values() for r in reps if r.state == "starting"
             ]
         if not starting:
-            return
+            return False
         results = await asyncio.gather(
             *(asyncio.to_thread(http_ok, r.health_url or "", 0.5) for r in starting)
         )
+        ready = False
         with self._lock:
             for r, ok in zip(starting, results, strict=True):
                 if ok and r.state == "starting" and r.proc is not None and r.proc.poll() is None:
                     r.state = "running"
+                    ready = True
+        return ready
 
     # ----- waiting and stopping --------------------------------------------------------
 

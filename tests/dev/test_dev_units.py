@@ -20,7 +20,7 @@ from tests.conftest import unique_pkg, write_project
 from paved import codec, dashboard
 from paved._errors import RuntimeSetupError
 from paved.auth import Policy, hash_api_key
-from paved.dev import DEV_PRINCIPAL, dev_access, temporal_binary
+from paved.dev import DEV_PRINCIPAL, dev_access, free_port, temporal_binary
 
 UI = "http://127.0.0.1:8233"
 KEY = "pvd_" + "k" * 43
@@ -153,3 +153,28 @@ def test_missing_temporal_binary_is_a_clear_error(
     fake.write_text("#!/bin/sh\n")
     os.chmod(fake, 0o755)
     assert temporal_binary() == fake
+
+
+def test_assemble_decides_everything_before_anything_starts(tmp_path: Path) -> None:
+    import dataclasses
+
+    from paved import dev, proxy
+
+    project = generate(write_project(tmp_path / "proj", small_project(unique_pkg("devs"))))
+    platform = dev.assemble(project, dev.DevOptions(port=free_port(), ui_port=free_port()))
+    s = platform.settings
+    assert s.namespaces == ("devt-dev-local",)  # from the specs' Routes
+    assert isinstance(s.proxy_config, proxy.ProxyConfig)  # the proxy's own model, typed
+    assert s.proxy_config.upstream.address == f"127.0.0.1:{s.temporal_port}"
+    # Every child is a `paved` subcommand run by this interpreter.
+    children = [t for _, t in s.platform] + [t for _, t, _ in s.workers]
+    assert {t.argv[3] for t in children} == {"codec-server", "proxy", "worker"}
+    assert all(t.argv[:3] == (sys.executable, "-m", "paved.cli") for t in children)
+    (name, template, replicas), *_ = s.workers
+    assert (name, replicas) == ("devt-worker", 1)
+    assert template.env["PAVED_VIA_PROXY"] == "1" and template.env["PAVED_REGION"] == "local"
+    # The operator's workers target asks the settings for a worker's template.
+    assert s.worker_template(project.specs().worker("devt-worker")) == template
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.temporal_port = 1  # type: ignore[misc]
+    assert platform.pids() == {} and not (project.state_dir / "dev.json").exists()

@@ -33,8 +33,8 @@ from paved._net import free_port
 from paved._proc import paved_command
 from paved.dev import _access as access_mod
 from paved.dev import _platform as platform_mod
-from paved.dev._settings import DevOptions, DevSettings
-from paved.operator import ProcessTemplate, worker_template
+from paved.dev._settings import DevOptions, DevSettings, worker_process
+from paved.operator import ProcessTemplate
 
 Echo = Callable[[str], None]
 
@@ -134,17 +134,11 @@ def assemble(
             f"  try: PAVED_ADDRESS={address} paved temporal workflow list -n <logical namespace>"
         )
 
-    # Workers run in the developer's home region (the first of `regions:`) when
-    # their namespace has it: the region the dev principal and the proxy use.
-    home = project.config.regions[0]
     workers = []
     for w in loaded.workers.workers:
-        mine = [r for r in routes.routes_of(w.namespace) if r.environment == env_name]
-        if not mine:
-            continue  # this worker's namespace does not exist in this environment
-        route = next((r for r in mine if r.region == home), mine[0])
-        t = worker_template(project, w, region=route.region, environment=env_name, env=base)
-        workers.append((w.name, t, w.replicas))
+        t = worker_process(project, w, routes, env_name, base)
+        if t is not None:  # None: the worker's namespace does not exist in this environment
+            workers.append((w.name, t, w.replicas))
 
     services = []
     for name, svc in sorted(project.config.services.items()):
@@ -174,6 +168,7 @@ def assemble(
         workers=tuple(workers),
         services=tuple(services),
         notes=tuple(notes),
+        child_env=dict(base),
     )
     return platform_mod.Platform(settings, echo=echo)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from paved import proxy, specs
 from paved.dev._access import DevAccess
-from paved.operator import ProcessTemplate
+from paved.operator import ProcessTemplate, worker_template
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ class DevSettings:
         workers: ``(worker name, template, replicas)`` per managed worker.
         services: the project's ``services:`` from ``paved.yaml``.
         notes: lines printed with the URLs (where the key is, how to use the CLI).
+        child_env: the environment every child starts from (address, credentials).
     """
 
     project: specs.Project
@@ -68,6 +69,7 @@ class DevSettings:
     workers: tuple[tuple[str, ProcessTemplate, int], ...]
     services: tuple[tuple[str, ProcessTemplate, int | None], ...]
     notes: tuple[str, ...]
+    child_env: Mapping[str, str]
 
     @property
     def state_dir(self) -> Path:
@@ -80,3 +82,32 @@ class DevSettings:
     @property
     def proxy_config_path(self) -> Path:
         return self.project.state_dir / "dev-proxy.yaml"
+
+    def worker_template(self, worker: specs.WorkerSpec) -> ProcessTemplate | None:
+        """How ``paved dev`` runs one replica of ``worker`` (also one added to the specs
+        after start-up): what the operator's workers target asks for; None when the
+        worker's namespace has no physical namespace in this environment."""
+        return worker_process(
+            self.project, worker, self.project.routes(), self.options.environment, self.child_env
+        )
+
+
+def worker_process(
+    project: specs.Project,
+    worker: specs.WorkerSpec,
+    routes: specs.Routes,
+    environment: str,
+    env: Mapping[str, str],
+) -> ProcessTemplate | None:
+    """One replica of ``worker`` under ``paved dev``, or None when its namespace has no
+    physical namespace in ``environment``.
+
+    Workers run in the developer's home region (the first of ``regions:``) when
+    their namespace has it: the region the dev principal and the proxy use.
+    """
+    mine = [r for r in routes.routes_of(worker.namespace) if r.environment == environment]
+    if not mine:
+        return None
+    home = project.config.regions[0]
+    route = next((r for r in mine if r.region == home), mine[0])
+    return worker_template(project, worker, region=route.region, environment=environment, env=env)

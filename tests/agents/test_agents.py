@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +20,23 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from paved import agents
 from paved._net import free_port
-from paved.dev import DevServer
+from paved.dev import DevServer, ensure_namespaces
 from tests.agents import harness
 
 ALL = ["research", "research-tools", "llm", "research-pydantic", "llm-pydantic"]
 
 
-@pytest.fixture
-async def example(dev_server: DevServer, namespace: str, tmp_path: Path, monkeypatch: Any):
-    monkeypatch.setenv("RESEARCH_REPORTS_DIR", str(tmp_path))
-    async with harness.workers(dev_server.address, namespace, ALL) as clients:
-        yield clients
+@pytest.fixture(scope="module")
+async def example(
+    dev_server: DevServer, client: Client, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[dict[str, Client]]:
+    """The example's workers, once for the module, on a namespace of their own."""
+    namespace = f"t-{uuid.uuid4().hex[:10]}"
+    await ensure_namespaces(client, [namespace])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RESEARCH_REPORTS_DIR", str(tmp_path_factory.mktemp("reports")))
+        async with harness.workers(dev_server.address, namespace, ALL) as clients:
+            yield clients
 
 
 def scheduled(events: Any) -> list[tuple[str, str]]:

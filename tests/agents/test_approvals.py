@@ -55,11 +55,13 @@ class Stack:
         return await harness.connect(self.proxy.address, "research", "research", self.keys[who])
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def stack(
-    dev_server: DevServer, client: Client, tmp_path: Path, monkeypatch: Any
+    dev_server: DevServer, client: Client, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Stack]:
-    monkeypatch.setenv("RESEARCH_REPORTS_DIR", str(tmp_path))
+    """A proxy with the policy above, and the example's workers through it (once per module)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RESEARCH_REPORTS_DIR", str(tmp_path_factory.mktemp("reports")))
     physical = f"research-{uuid.uuid4().hex[:8]}"
     await ensure_namespaces(client, [physical])
     keys, principals = {}, []
@@ -96,6 +98,7 @@ async def stack(
             yield Stack(proxy, keys, clients)
     finally:
         await proxy.stop()
+        mp.undo()
 
 
 async def start_session(c: Client, **kw: Any) -> Any:

@@ -1,7 +1,7 @@
 """``python -m tests.agents.run_workers ADDRESS NAMESPACE CALL_LOG``: the example's
 OpenAI-flavour workers in one process, for tests that kill it with SIGKILL.
 
-Every model call appends its step number to CALL_LOG before answering (after
+Every model call appends "<pid> <step>" to CALL_LOG before answering (after
 ``RESEARCH_MODEL_DELAY`` seconds), so the test can count the calls each step got.
 """
 
@@ -24,7 +24,7 @@ async def main(address: str, namespace: str, log: Path) -> None:
 
     def on_call(k: int, step: agents.Step) -> None:
         with log.open("a") as f:
-            f.write(f"{k}\n")
+            f.write(f"{os.getpid()} {k}\n")
 
     delay = float(os.environ.get("RESEARCH_MODEL_DELAY", "0"))
     openai_agents.use_model(agents.ScriptedModel(OFFLINE_SCRIPT, delay=delay, on_call=on_call))

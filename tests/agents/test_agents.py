@@ -90,7 +90,13 @@ async def test_two_tool_calls_as_separate_activities_on_declared_queues(
     assert len(model_calls) == 3, acts  # search? -> read? -> report
     assert len(tool_calls) == 2, acts  # search, read
     if flavour == "research":
-        assert {n for n, _ in model_calls} == {"invoke_model_activity"}
+        # streamed model calls; their tokens reached the progress log as they came
+        assert {n for n, _ in model_calls} == {"invoke_model_activity_streaming"}
+        events = [e async for e in agents.poll_events(example[flavour], h.id)]
+        tokens = [e.data["delta"] for e in events if e.event == "tokens" and "delta" in e.data]
+        streamed = "".join(tokens)
+        assert len(tokens) > 10 and streamed.startswith("Report (offline model)")
+        assert streamed in report  # the whole answer, token by token, in order
         assert [n for n, _ in tool_calls] == ["search", "read"]
     else:
         assert {n for n, _ in model_calls} == {"agent__researcher__model_request"}
@@ -159,7 +165,7 @@ async def test_model_tier_and_queue_reach_the_activity(example: dict[str, Client
     for e in (await h.fetch_history()).events:
         if e.HasField("activity_task_scheduled_event_attributes"):
             a = e.activity_task_scheduled_event_attributes
-            if a.activity_type.name == "invoke_model_activity":
+            if a.activity_type.name.startswith("invoke_model_activity"):
                 tier = agents.MODEL_TIERS[1]
                 assert a.start_to_close_timeout.ToTimedelta() == tier.start_to_close
                 assert a.retry_policy.maximum_interval.ToTimedelta() == tier.retry.maximum_interval

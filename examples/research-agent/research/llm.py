@@ -28,7 +28,11 @@ llm = agents.llm_worker(
         seconds=float(os.environ.get("RESEARCH_LLM_HEARTBEAT_SECONDS", "20"))
     ),
 )
-openai_agents = agents.OpenAIAgents(llm, workers=["research", "research-tools"])
+# streaming_topic: model calls stream their tokens into the session's progress log
+# (batched by the integration, one Signal per 100 ms), so the page shows them as they come.
+openai_agents = agents.OpenAIAgents(
+    llm, workers=["research", "research-tools"], streaming_topic="tokens"
+)
 
 MODEL = os.environ.get("RESEARCH_MODEL", "gpt-4o-mini")
 

@@ -164,9 +164,13 @@ class ResearchSession:
             model=MODEL,
             tools=[agents.tool(search), agents.tool(read)],
         )
-        result = await Runner.run(
+        # Streamed: the model activity publishes its tokens to the progress log's "tokens"
+        # topic as they come; the workflow only drains the (replayable) event list.
+        result = Runner.run_streamed(
             agent,
             [*history, {"role": "user", "content": question}],
             hooks=agents.ProgressHooks(self.progress),
         )
+        async for _ in result.stream_events():
+            pass
         return str(result.final_output), [dict(i) for i in result.to_input_list()]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.items import TResponseStreamEvent
+from openai.types.responses import Response, ResponseCompletedEvent, ResponseTextDeltaEvent
 from temporalio.contrib.openai_agents.testing import ResponseBuilders
 
 from agents import (
@@ -137,4 +138,42 @@ class ScriptedModel(Model):
         tracing: ModelTracing,
         **kwargs: Any,
     ) -> AsyncIterator[TResponseStreamEvent]:
-        raise NotImplementedError("ScriptedModel answers whole responses (use Runner.run)")
+        """The same answer as :meth:`get_response`, streamed: a text answer as one
+        ``response.output_text.delta`` per word, then ``response.completed``."""
+        return self._stream(
+            system_instructions, input, model_settings, tools, output_schema, handoffs, tracing
+        )
+
+    async def _stream(self, *args: Any) -> AsyncIterator[TResponseStreamEvent]:
+        response = await self.get_response(*args)
+        seq = 0
+        for item in response.output:
+            if getattr(item, "type", "") != "message":
+                continue
+            for part in getattr(item, "content", []):
+                words = str(getattr(part, "text", "")).split(" ")
+                for i, word in enumerate(words):
+                    yield ResponseTextDeltaEvent(
+                        type="response.output_text.delta",
+                        item_id=f"item-{self._turn}",
+                        output_index=0,
+                        content_index=0,
+                        delta=word if i == len(words) - 1 else word + " ",
+                        logprobs=[],
+                        sequence_number=seq,
+                    )
+                    seq += 1
+        yield ResponseCompletedEvent(
+            type="response.completed",
+            sequence_number=seq,
+            response=Response(
+                id=f"scripted-{self._turn}",
+                created_at=0,
+                model="scripted",
+                object="response",
+                output=list(response.output),
+                parallel_tool_calls=False,
+                tool_choice="auto",
+                tools=[],
+            ),
+        )

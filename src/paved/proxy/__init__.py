@@ -1,7 +1,7 @@
 """``paved proxy``: the authenticating, routing, rate-limiting, encrypting gRPC proxy in front of Temporal.
 
 ``ProxyServer`` is the proxy (start it in-process, in a thread, or as ``paved proxy --config``);
-``Upstream`` says where Temporal is; ``MemoryLimiter``/``RedisLimiter`` are the rate-limit backends;
+``Upstream`` says where Temporal is (``Upstreams``: one pool per cluster of ``paved.yaml``); ``MemoryLimiter``/``RedisLimiter`` are the rate-limit backends;
 ``ProxyConfig`` is the config file's schema and ``load_config``/``build_proxy`` turn it into a proxy.
 """
 
@@ -10,7 +10,7 @@ from paved.proxy._context import ENVIRONMENT_HEADER, REGION_HEADER
 from paved.proxy._limits import Limiter, LimitRequest, LimitResult, MemoryLimiter, RedisLimiter
 from paved.proxy._methods import all_methods, unclassified
 from paved.proxy._server import ProxyServer
-from paved.proxy._upstream import ChannelPool, Upstream
+from paved.proxy._upstream import ChannelPool, Upstream, Upstreams
 
 __all__ = [
     "ENVIRONMENT_HEADER",
@@ -26,6 +26,7 @@ __all__ = [
     "RedisLimiter",
     "Upstream",
     "UpstreamConfig",
+    "Upstreams",
     "all_methods",
     "unclassified",
 ]

@@ -20,6 +20,12 @@ Example (paths are relative to the config file)::
       backend: memory                    # or redis, shared by replicas
       redis_url: redis://127.0.0.1:6379/0
     metrics_port: 9464
+    # clusters: {...}                    # one upstream per region (paved.yaml's `clusters:`
+                                         # schema); default: the project's clusters, if any
+
+With clusters (here or in the project's ``paved.yaml``), each call goes to the
+cluster of the physical namespace it routes to, one channel pool per cluster;
+``upstream`` then serves only what no cluster claims (and the health check).
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from paved._errors import ProjectError
 from paved.proxy._limits import Limiter, MemoryLimiter, RedisLimiter
 from paved.proxy._server import ProxyServer
 from paved.proxy._upstream import Upstream
-from paved.specs import Project, Route, Routes, load_model
+from paved.specs import ClusterConfig, Project, Route, Routes, load_model
 
 
 class _Strict(BaseModel):
@@ -80,6 +86,10 @@ class ProxyConfig(_Strict):
     max_request_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     metrics_port: int | None = None
     policy_reload_seconds: float = Field(default=2.0, ge=0)
+    clusters: dict[str, ClusterConfig] = Field(
+        default_factory=dict,
+        description="upstream per region/environment; default: the project's `clusters:`",
+    )
 
 
 def load_config(path: Path | str) -> ProxyConfig:
@@ -98,9 +108,11 @@ def build_proxy(path: Path | str, *, listen: str | None = None) -> ProxyServer:
         return q if q.is_absolute() else base / q
 
     routes: list[Route] = list(cfg.routes)
+    clusters = dict(cfg.clusters)
     if cfg.project is not None:
-        specs = Project.load(rel(cfg.project)).specs()
-        routes += Routes.from_specs(specs.namespaces.namespaces).all()
+        project = Project.load(rel(cfg.project))
+        routes += Routes.from_specs(project.specs().namespaces.namespaces).all()
+        clusters = clusters or dict(project.config.clusters)
     if not routes:
         raise ProjectError(
             f"{path}: the proxy has no routes",
@@ -147,4 +159,5 @@ def build_proxy(path: Path | str, *, listen: str | None = None) -> ProxyServer:
         max_request_bytes=cfg.max_request_bytes,
         metrics_port=cfg.metrics_port,
         policy_reload_seconds=cfg.policy_reload_seconds,
+        clusters=clusters,
     )

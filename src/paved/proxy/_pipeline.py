@@ -55,7 +55,7 @@ from paved.proxy._context import (
 from paved.proxy._limits import Limiter, LimitRequest
 from paved.proxy._methods import Method
 from paved.proxy._rewrite import Rewriter
-from paved.proxy._upstream import ChannelPool
+from paved.proxy._upstream import ChannelPool, Upstreams
 from paved.proxy._visitor import Planner
 from paved.specs import Routes
 
@@ -83,7 +83,7 @@ class Pipeline:
         self.limiter = limiter
         self.metrics = metrics
         self.rewriter = Rewriter(routes, keyring, metrics)
-        self.pool: ChannelPool | None = None  # set by ProxyServer.start
+        self.upstreams: Upstreams | None = None  # set by ProxyServer.start
         self.planner = Planner()
         self.planner.add_roots(
             [m.request_cls.DESCRIPTOR for m in methods.values()]
@@ -260,14 +260,23 @@ class Pipeline:
             ) from None
         call.raw = call.request.SerializeToString()
 
+    def pool(self, call: CallContext) -> ChannelPool:
+        """The upstream of this call: the cluster of the physical namespace it routes to;
+        without a namespace, the caller's home cluster (the default upstream without clusters)."""
+        assert self.upstreams is not None, "ProxyServer.start() first"
+        if call.route is not None:
+            return self.upstreams.pool(call.route.region, call.route.environment)
+        p = call.principal
+        return self.upstreams.pool(p.region if p else None, p.environment if p else None)
+
     async def forward(self, call: CallContext) -> None:
-        assert self.pool is not None
-        mc = self.pool.callable(call.method.path)
+        pool = self.pool(call)
+        mc = pool.callable(call.method.path)
         call.response_raw = await _upstream(
             mc(
                 call.raw,
                 timeout=call.grpc.time_remaining(),
-                metadata=call.upstream_metadata + list(self.pool.auth_metadata),
+                metadata=call.upstream_metadata + list(pool.auth_metadata),
             )
         )
 
@@ -300,15 +309,19 @@ class Pipeline:
     async def _namespace_id(self, physical: str) -> str:
         nid = self._namespace_ids.get(physical)
         if nid is None:
-            assert self.pool is not None
-            mc = self.pool.callable(
-                "/temporal.api.workflowservice.v1.WorkflowService/DescribeNamespace"
+            assert self.upstreams is not None
+            route = self.routes.by_physical(physical)
+            pool = (
+                self.upstreams.pool(route.region, route.environment)
+                if route is not None
+                else self.upstreams.default_pool
             )
+            mc = pool.callable("/temporal.api.workflowservice.v1.WorkflowService/DescribeNamespace")
             raw = await _upstream(
                 mc(
                     DescribeNamespaceRequest(namespace=physical).SerializeToString(),
                     timeout=10,
-                    metadata=list(self.pool.auth_metadata),
+                    metadata=list(pool.auth_metadata),
                 )
             )
             nid = DescribeNamespaceResponse.FromString(raw).namespace_info.id

@@ -19,6 +19,7 @@ Constructor (for ``paved dev`` and embedding)::
         listen="127.0.0.1:7233",
         keyring=KeyRing(FileKeyProvider(".paved/keys.json")),  # None: no encryption
         limiter=MemoryLimiter(),                 # or RedisLimiter(url)
+        clusters=project.config.clusters,        # optional: one upstream per region's cluster
     )
     await proxy.start(); ...; await proxy.stop()
     # or, from synchronous code: proxy.start_in_thread(); ...; proxy.stop_thread()
@@ -30,7 +31,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,8 @@ from paved.proxy import _observe as observe
 from paved.proxy._context import CallContext, Reject
 from paved.proxy._limits import Limiter, MemoryLimiter
 from paved.proxy._pipeline import Pipeline
-from paved.proxy._upstream import MAX_MESSAGE, ChannelPool, Upstream
-from paved.specs import Routes
+from paved.proxy._upstream import MAX_MESSAGE, ChannelPool, Upstream, Upstreams
+from paved.specs import ClusterConfig, Routes
 
 log = logging.getLogger("paved.proxy")
 
@@ -67,6 +68,7 @@ class ProxyServer:
         max_request_bytes: int = 4 * 1024 * 1024,
         metrics_port: int | None = None,
         policy_reload_seconds: float = 2.0,
+        clusters: Mapping[str, ClusterConfig] | None = None,
     ) -> None:
         if isinstance(policy, Policy):
             self._policy_path: Path | None = None
@@ -76,6 +78,8 @@ class ProxyServer:
         self._policy_mtime = self._mtime()
         self.routes = routes
         self.upstream = Upstream(address=upstream) if isinstance(upstream, str) else upstream
+        # one channel pool per cluster (paved.yaml `clusters:`); API keys are read now
+        self.upstreams = Upstreams(self.upstream, clusters)
         self.listen = listen
         self.keyring = keyring
         self.limiter: Limiter = limiter or MemoryLimiter()
@@ -118,7 +122,9 @@ class ProxyServer:
 
     async def start(self) -> ProxyServer:
         """Bind, connect the upstream pool, and serve."""
-        self.pool = self.pipeline.pool = ChannelPool(self.upstream)
+        self.upstreams.open()
+        self.pool = self.upstreams.default_pool
+        self.pipeline.upstreams = self.upstreams
         self._server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", self.max_request_bytes),
@@ -152,7 +158,7 @@ class ProxyServer:
             self._metrics_server, _ = start_http_server(
                 self.metrics_port, addr="127.0.0.1", registry=self.metrics.registry
             )
-        log.info("paved proxy listening on %s -> %s", self.address, self.upstream.address)
+        log.info("paved proxy listening on %s -> %s", self.address, self.upstreams.describe())
         return self
 
     async def stop(self, grace: float = 1.0) -> None:
@@ -163,8 +169,8 @@ class ProxyServer:
             await self._server.stop(grace)
             self._server = None
         if self.pool is not None:
-            await self.pool.close()
-            self.pool = self.pipeline.pool = None
+            await self.upstreams.close()
+            self.pool = self.pipeline.upstreams = None
         await self.limiter.close()
         if self._metrics_server is not None:
             self._metrics_server.shutdown()

@@ -136,7 +136,7 @@ def from_endpoint(endpoint: specs.TemporalEndpoint, connections: int = 2) -> Ups
     return Upstream(
         address=endpoint.address,
         connections=connections,
-        tls=endpoint.tls,
+        tls=endpoint.tls or endpoint.cloud,  # Temporal Cloud only speaks TLS
         ca_file=endpoint.ca_file,
         cert_file=endpoint.cert_file,
         key_file=endpoint.key_file,

@@ -298,6 +298,54 @@ async def test_gaining_an_autoscaler_hands_replicas_over_first(eu: Cluster) -> N
     assert "replicas" not in body(new[2])["spec"]
     so = stored(eu.emulator, "scaledobjects", "art", "render")
     assert so is not None
+    # What a real API server now records (kmock keeps no managedFields): the handover
+    # manager owns replicas, the operator's apply no longer does.
+    eu.emulator.objects["apps/v1/deployments", "art", "render"].patch(
+        {
+            "metadata": {
+                "managedFields": [
+                    {
+                        "manager": "paved",
+                        "operation": "Apply",
+                        "fieldsV1": {"f:spec": {"f:template": {}}},
+                    },
+                    {
+                        "manager": "paved-replicas-handover",
+                        "operation": "Apply",
+                        "fieldsV1": {"f:spec": {"f:replicas": {}}},
+                    },
+                ]
+            }
+        }
+    )
+    # KEDA then creates its HPA with the ScaledObject's labels copied (and itself as controller):
+    # not the operator's to prune.
+    eu.emulator.objects["autoscaling/v2/horizontalpodautoscalers", "art", "keda-hpa-render"] = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {
+            "name": "keda-hpa-render",
+            "namespace": "art",
+            "labels": so["metadata"]["labels"],
+            "ownerReferences": [
+                {
+                    "apiVersion": "keda.sh/v1alpha1",
+                    "kind": "ScaledObject",
+                    "name": "render",
+                    "uid": "u-1",
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "render"},
+            "maxReplicas": 10,
+        },
+    }
+    n = len(writes(eu.emulator))
+    p = await run_pass(target, inputs([_worker("render")], {"render": "keda"}))
+    assert not p.errors and len(writes(eu.emulator)) == n
+    assert stored(eu.emulator, "horizontalpodautoscalers", "art", "keda-hpa-render") is not None
     assert {t["metadata"]["taskQueue"] for t in so["spec"]["triggers"]} == {
         "render-wf",
         "render-act",

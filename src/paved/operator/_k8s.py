@@ -121,7 +121,17 @@ def owner_labels(project: str) -> dict[str, str]:
 
 
 def is_owned(obj: Mapping[str, Any], project: str) -> bool:
-    labels = (obj.get("metadata") or {}).get("labels") or {}
+    """Both ownership labels, and no controller of its own.
+
+    KEDA copies a ScaledObject's labels onto the HPA it creates
+    (``keda-hpa-<name>``, with a controller ``ownerReference`` to the ScaledObject):
+    such an object belongs to its controller, so the operator neither updates nor
+    prunes it (pruning it would start a fight with KEDA every pass).
+    """
+    meta = obj.get("metadata") or {}
+    if any(ref.get("controller") for ref in meta.get("ownerReferences") or ()):
+        return False
+    labels = meta.get("labels") or {}
     return all(labels.get(k) == v for k, v in owner_labels(project).items())
 
 

@@ -246,7 +246,6 @@ def test_gen_check_flow_with_an_accepted_exception(tmp_path: Path) -> None:
     (tmp_path / pkg).mkdir()
     (tmp_path / pkg / "__init__.py").write_text("")
     (tmp_path / pkg / "flows.py").write_text(code.replace("{extra}", ""))
-    assert _run("gen", cwd=tmp_path).returncode == 0
     assert _run("schema", "gen", cwd=tmp_path).returncode == 0
     assert _run("schema", "check", cwd=tmp_path).returncode == 0
     (tmp_path / pkg / "flows.py").write_text(code.replace("{extra}", "quantity: int"))

@@ -1,5 +1,7 @@
 """What product code imports: decorators, activity calls, data converter, client."""
 
+from typing import Any
+
 from paved.sdk._calls import (
     DEFAULT_TIER,
     NAMESPACE_TIERS,
@@ -12,7 +14,6 @@ from paved.sdk._calls import (
 from paved.sdk._callsite import (
     CALL_SITE_HEADER,
     CallSite,
-    CallSiteInterceptor,
     find_call_site,
 )
 from paved.sdk._client import connect, default_codec, state_dir
@@ -87,3 +88,12 @@ __all__ = [
     "tracing_enabled",
     "workflow",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: the interceptor needs temporalio.worker, which `import paved` avoids.
+    if name == "CallSiteInterceptor":
+        from paved.sdk._callsite_interceptor import CallSiteInterceptor
+
+        return CallSiteInterceptor
+    raise AttributeError(f"module 'paved.sdk' has no attribute {name!r}")

@@ -26,16 +26,6 @@ from typing import Any
 
 import temporalio.converter
 from temporalio.api.common.v1 import Payload
-from temporalio.worker import (
-    Interceptor,
-    StartActivityInput,
-    StartChildWorkflowInput,
-    StartLocalActivityInput,
-    WorkflowInboundInterceptor,
-    WorkflowInterceptorClassInput,
-    WorkflowOutboundInterceptor,
-)
-from temporalio.workflow import ActivityHandle, ChildWorkflowHandle
 
 CALL_SITE_HEADER = "paved-call-site"
 
@@ -136,48 +126,3 @@ def find_call_site(frame: FrameType | None = None, build: str | None = None) -> 
             )
         f = f.f_back
     return None
-
-
-def _stamped(headers: Any, build: str | None) -> dict[str, Payload]:
-    out = dict(headers or {})
-    site = find_call_site(None, build)
-    if site is not None:
-        out[CALL_SITE_HEADER] = site.to_payload()
-    return out
-
-
-class CallSiteInterceptor(Interceptor):
-    """Stamp the call site (and the worker's build id) on activities and child workflows.
-
-    Installed by the managed worker; safe to add to any temporalio Worker:
-    ``Worker(..., interceptors=[CallSiteInterceptor(build_id="abc123")])``.
-    """
-
-    def __init__(self, build_id: str | None = None) -> None:
-        self.build_id = build_id
-
-    def workflow_interceptor_class(
-        self, input: WorkflowInterceptorClassInput
-    ) -> type[WorkflowInboundInterceptor] | None:
-        build = self.build_id
-
-        class _Outbound(WorkflowOutboundInterceptor):
-            def start_activity(self, input: StartActivityInput) -> ActivityHandle[Any]:
-                input.headers = _stamped(input.headers, build)
-                return super().start_activity(input)
-
-            def start_local_activity(self, input: StartLocalActivityInput) -> ActivityHandle[Any]:
-                input.headers = _stamped(input.headers, build)
-                return super().start_local_activity(input)
-
-            async def start_child_workflow(
-                self, input: StartChildWorkflowInput
-            ) -> ChildWorkflowHandle[Any, Any]:
-                input.headers = _stamped(input.headers, build)
-                return await super().start_child_workflow(input)
-
-        class _Inbound(WorkflowInboundInterceptor):
-            def init(self, outbound: WorkflowOutboundInterceptor) -> None:
-                super().init(_Outbound(outbound))
-
-        return _Inbound

@@ -10,9 +10,9 @@ from pathlib import Path
 import promql_parser
 import pytest
 import yaml
-from tests.conftest import unique_pkg
 
 from paved import observe, specs
+from tests.conftest import unique_pkg
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "imagegen"
@@ -245,3 +245,27 @@ def test_amtool_routes_each_owners_alerts_to_that_owner(tmp_path: Path) -> None:
     am = yaml.safe_load(config.read_text())
     orders = next(x for x in am["receivers"] if x["name"] == "team-orders")
     assert orders["webhook_configs"][0]["url"] == "http://127.0.0.1:9/orders"
+
+
+def test_paved_gen_keeps_observability_current_once_created(tmp_path: Path) -> None:
+    """In a fresh interpreter, as users run it (the decorators' registry is process-global)."""
+    import sys
+
+    root = tmp_path / "obsproj"
+    shutil.copytree(
+        ROOT / "tests/observe/obsproj", root, ignore=shutil.ignore_patterns("__pycache__", ".paved")
+    )
+
+    def paved_gen(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "paved.cli", "gen", *args, "--project", str(root)],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    first = paved_gen("--check")
+    assert first.returncode == 0, first.stdout + first.stderr
+    rules = root / "observability" / "prometheus-rules.yml"
+    rules.write_text(rules.read_text().replace("team-obs", "team-gone"))
+    r = paved_gen("--check")
+    assert r.returncode == 1 and "stale: observability/prometheus-rules.yml" in r.stdout
+    r = paved_gen()
+    assert r.returncode == 0 and "wrote observability/prometheus-rules.yml" in r.stdout
+    assert "team-gone" not in rules.read_text()

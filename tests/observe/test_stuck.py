@@ -58,7 +58,13 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
                     run_worker(project, name, http_port=None, env=env, ready=ready, stop=stop)
                 )
             )
-            await asyncio.wait_for(ready.wait(), 60)
+            waiter = asyncio.create_task(ready.wait())
+            await asyncio.wait(
+                [waiter, tasks[-1]], timeout=120, return_when=asyncio.FIRST_COMPLETED
+            )
+            if tasks[-1].done():
+                tasks[-1].result()  # the worker failed at start: raise its error
+            assert ready.is_set(), f"worker {name} not ready in 120s"
         yield Stack(project, server, env)
     finally:
         stop.set()

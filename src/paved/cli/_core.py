@@ -8,6 +8,7 @@ import time
 
 import click
 
+from paved import specs
 from paved.cli._options import load_project as _project
 from paved.cli._options import project_option
 
@@ -36,13 +37,35 @@ def gen(project_dir: str | None, check: bool) -> None:
             click.secho("specs are stale: run `paved gen` and commit specs/", fg="red", err=True)
             sys.exit(1)
         click.echo(f"specs up to date ({time.perf_counter() - t0:.2f}s)")
+        _observability(project, check=True)
         return
     written = project.write_specs(files)
     for p in written:
         click.echo(f"wrote {p.relative_to(project.root)}")
     if not written:
         click.echo("specs unchanged")
+    _observability(project, check=False)
     click.echo(f"done in {time.perf_counter() - t0:.2f}s")
+
+
+def _observability(project: specs.Project, *, check: bool) -> None:
+    """Once a project has observability/ (`paved observe gen`), `paved gen` keeps it current."""
+    from paved import observe
+
+    if not (project.root / observe.OUT_DIR).is_dir():
+        return
+    files = observe.generate(project)
+    if check:
+        stale = observe.stale(project, files)
+        if stale:
+            click.echo("\n".join(f"stale: {rel}" for rel in stale))
+            click.secho(
+                "observability/ is stale: run `paved gen` and commit it", fg="red", err=True
+            )
+            sys.exit(1)
+        return
+    for rel in observe.write(project, files):
+        click.echo(f"wrote {rel}")
 
 
 @click.group()

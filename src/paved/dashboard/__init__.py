@@ -1,4 +1,5 @@
-"""paved.dashboard: what people look at -- the codec server for the Temporal UI and CLI."""
+"""paved.dashboard: what people look at -- the local page (charts, stuck workflows, logs,
+traces) and the codec server for the Temporal UI and CLI."""
 
 from paved.dashboard._codec_server import (
     Authorizer,
@@ -13,15 +14,21 @@ from paved.dashboard._codec_setup import (
     namespace_resolver,
     parse_namespace_map,
 )
+from paved.dashboard._page import PageConfig, page_app, read_logs, read_trace, serve_page
 
 __all__ = [
     "Authorizer",
     "CodecServer",
     "CodecServerConfig",
     "NamespaceResolver",
+    "PageConfig",
     "config_from_project",
     "create_app",
     "local_principal",
     "namespace_resolver",
+    "page_app",
     "parse_namespace_map",
+    "read_logs",
+    "read_trace",
+    "serve_page",
 ]

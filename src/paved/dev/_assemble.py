@@ -27,7 +27,7 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from paved import proxy, specs
+from paved import observe, proxy, specs
 from paved._errors import RuntimeSetupError
 from paved._net import free_port
 from paved._proc import paved_command
@@ -87,6 +87,11 @@ def assemble(
         temporal_port, metrics = free_port(), free_port()
         # The proxy alone encrypts on the wire; a second layer would hide nothing more.
         base.update(PAVED_VIA_PROXY="1", PAVED_API_KEY=access.api_key, PAVED_CODEC="off")
+    # Observability: every child traces (PAVED_TRACING), logs JSON lines and links
+    # each workflow it starts to its logs and trace (paved.observe.local_stack).
+    ui_url = f"http://127.0.0.1:{options.ui_port}" if options.ui_port is not None else None
+    stack = observe.local_stack(project, ui_url=ui_url)
+    base.update(stack.child_env())
     platform: list[tuple[str, ProcessTemplate]] = []
     notes: list[str] = []
 
@@ -134,6 +139,12 @@ def assemble(
             f"  try: PAVED_ADDRESS={address} paved temporal workflow list -n <logical namespace>"
         )
 
+    # After the proxy: the detector connects through it (and retries until it listens).
+    for proc in stack.processes():
+        platform.append((proc.name, _template(proc.command, base, root, proc.health_url)))
+    notes += [f"{name:<28} {url}" for name, url in stack.urls().items()]
+    notes += stack.notes
+
     workers = []
     for w in loaded.workers.workers:
         t = worker_process(project, w, routes, env_name, base)
@@ -169,6 +180,7 @@ def assemble(
         services=tuple(services),
         notes=tuple(notes),
         child_env=dict(base),
+        observe=stack,
     )
     return platform_mod.Platform(settings, echo=echo)
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from paved import proxy, specs
+from paved import observe, proxy, specs
 from paved.dev._access import DevAccess
 from paved.operator import ProcessTemplate, worker_template
 
@@ -53,6 +53,9 @@ class DevSettings:
         services: the project's ``services:`` from ``paved.yaml``.
         notes: lines printed with the URLs (where the key is, how to use the CLI).
         child_env: the environment every child starts from (address, credentials).
+        observe: Prometheus, Alertmanager, the stuck detector and the page
+            (:func:`paved.observe.local_stack`): their configs, the dev server's
+            metrics port and dynamic config, the scrape targets.
     """
 
     project: specs.Project
@@ -70,6 +73,7 @@ class DevSettings:
     services: tuple[tuple[str, ProcessTemplate, int | None], ...]
     notes: tuple[str, ...]
     child_env: Mapping[str, str]
+    observe: observe.LocalStack | None = None
 
     @property
     def state_dir(self) -> Path:

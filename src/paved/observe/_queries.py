@@ -39,8 +39,15 @@ class Scope:
 
     @property
     def phys_re(self) -> str:
-        # Names are [a-z0-9-] (spec schema): nothing to escape in a RE2 alternation.
-        return "|".join(self.physical)
+        """Every name this namespace's series carry, as a RE2 alternation.
+
+        Workers label their metrics with the namespace they connected with: the
+        logical name through the proxy, the physical one directly. The Temporal
+        server's own metrics write the physical name with ``_`` for ``-``. Names
+        are ``[a-z0-9-]`` (spec schema): nothing to escape.
+        """
+        names = [self.namespace, *self.physical, *(p.replace("-", "_") for p in self.physical)]
+        return "|".join(dict.fromkeys(names))
 
     def sdk(self, extra: str = "") -> str:
         """Label matchers for Core SDK metrics (physical namespace, maybe the type)."""

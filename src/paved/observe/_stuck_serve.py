@@ -20,6 +20,7 @@ import contextlib
 import logging
 import os
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -154,14 +155,22 @@ def _decode_permission(project: specs.Project, env: sdk.RuntimeEnv) -> Any:
     return lambda _ns: present
 
 
-async def serve(detector: stuck.Detector, port: int, interval: float, stop: asyncio.Event) -> None:
-    """Scan every ``interval`` seconds and serve /metrics, /findings, /healthz until ``stop``."""
-    state: dict[str, Any] = {"scan": stuck.Scan(), "error": None}
+async def serve(
+    make_detector: Callable[[], Awaitable[stuck.Detector]],
+    loaded: specs.Specs,
+    port: int,
+    interval: float,
+    stop: asyncio.Event,
+) -> None:
+    """Scan every ``interval`` seconds and serve /metrics, /findings, /healthz until ``stop``.
+
+    The HTTP side starts first; the detector connects (and reconnects) in the loop,
+    so a Temporal or proxy that is still starting is waited for, not fatal.
+    """
+    state: dict[str, Any] = {"scan": stuck.Scan(), "error": "not scanned yet"}
 
     async def metrics(_: web.Request) -> web.Response:
-        return web.Response(
-            text=metrics_text(detector.loaded, state["scan"]), content_type="text/plain"
-        )
+        return web.Response(text=metrics_text(loaded, state["scan"]), content_type="text/plain")
 
     async def findings(_: web.Request) -> web.Response:
         scan: stuck.Scan = state["scan"]
@@ -177,7 +186,7 @@ async def serve(detector: stuck.Detector, port: int, interval: float, stop: asyn
         )
 
     async def healthz(_: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
+        return web.json_response({"ok": True, "error": state["error"]})
 
     app = web.Application()
     app.router.add_get("/metrics", metrics)
@@ -186,12 +195,15 @@ async def serve(detector: stuck.Detector, port: int, interval: float, stop: asyn
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
+    detector: stuck.Detector | None = None
     try:
         while not stop.is_set():
             try:
+                if detector is None:
+                    detector = await make_detector()
                 state["scan"] = await detector.scan()
                 state["error"] = None
-            except Exception as e:  # Temporal restarting: keep serving the last pass
+            except Exception as e:  # Temporal (re)starting: keep serving the last pass
                 state["error"] = f"{type(e).__name__}: {e}"
                 log.warning("stuck scan failed: %s", state["error"])
             with contextlib.suppress(asyncio.TimeoutError):

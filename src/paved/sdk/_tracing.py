@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import re
+import sys
 import threading
 import time
 from pathlib import Path
@@ -56,7 +57,16 @@ def tracing_enabled() -> bool:
 
 
 def service_name() -> str:
-    return os.environ.get(SERVICE_ENV) or f"paved-{os.getpid()}"
+    """``PAVED_SERVICE_NAME``, else from the command line (``worker imagegen-gpu``, ``proxy``)."""
+    if os.environ.get(SERVICE_ENV):
+        return os.environ[SERVICE_ENV]
+    args = sys.argv
+    if "worker" in args and "run" in args and args.index("run") + 1 < len(args):
+        return f"worker {args[args.index('run') + 1]}"
+    for known in ("proxy", "stuck", "codec-server", "operator"):
+        if known in args[1:3]:
+            return known
+    return Path(args[0]).stem if args and args[0] else f"paved-{os.getpid()}"
 
 
 def _span_line(span: ReadableSpan) -> str:

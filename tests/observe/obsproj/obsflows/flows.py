@@ -18,7 +18,7 @@ FAST_RETRY = RetryPolicy(
 
 
 @paved.activity(namespace="obs", worker="obs-worker")
-async def greet(name: str) -> str:
+async def obs_greet(name: str) -> str:
     activity.logger.info("greeting %s", name)
     return f"hello {name}"
 
@@ -34,7 +34,7 @@ class Greet:
     async def run(self, name: str) -> str:
         workflow.logger.info("greeting workflow for %s", name)
         return await paved.execute_activity(
-            greet, name, start_to_close_timeout=timedelta(seconds=10)
+            obs_greet, name, start_to_close_timeout=timedelta(seconds=10)
         )
 
 

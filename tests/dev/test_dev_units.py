@@ -168,8 +168,13 @@ def test_assemble_decides_everything_before_anything_starts(tmp_path: Path) -> N
     assert s.proxy_config.upstream.address == f"127.0.0.1:{s.temporal_port}"
     # Every child is a `paved` subcommand run by this interpreter.
     children = [t for _, t in s.platform] + [t for _, t, _ in s.workers]
-    assert {t.argv[3] for t in children} == {"codec-server", "proxy", "worker"}
-    assert all(t.argv[:3] == (sys.executable, "-m", "paved.cli") for t in children)
+    paved_children = [t for t in children if t.argv[:3] == (sys.executable, "-m", "paved.cli")]
+    assert {t.argv[3] for t in paved_children} == {
+        "codec-server", "proxy", "worker", "stuck", "dashboard"
+    }  # fmt: skip
+    # The others are the real Prometheus and Alertmanager binaries (when installed).
+    others = {Path(t.argv[0]).name for t in children if t not in paved_children}
+    assert others <= {"prometheus", "alertmanager", "prometheus-alertmanager"}
     (name, template, replicas), *_ = s.workers
     assert (name, replicas) == ("devt-worker", 1)
     assert template.env["PAVED_VIA_PROXY"] == "1" and template.env["PAVED_REGION"] == "local"

@@ -16,12 +16,12 @@ and nothing about how it supervises processes:
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from paved import specs
 from paved._net import free_port
+from paved._proc import paved_command
 from paved.observe import _generate as gen
 from paved.observe import _prometheus as prom
 
@@ -89,7 +89,7 @@ class LocalStack:
 
     def processes(self) -> list[Process]:
         root = str(self.project.root)
-        py = [sys.executable, "-m", "paved.cli"]
+        py = paved_command()
         out = [
             Process(
                 "stuck-detector",

@@ -75,7 +75,14 @@ def pct(xs: list[float], p: float) -> float:
 
 
 def start_proxy(
-    tmp: Path, name: str, upstream: str, port: int, key_hash: str, encrypt: bool, connections: int
+    tmp: Path,
+    name: str,
+    upstream: str,
+    port: int,
+    key_hash: str,
+    encrypt: bool,
+    connections: int,
+    source: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     d = tmp / name
     d.mkdir()
@@ -109,6 +116,8 @@ def start_proxy(
     }
     (d / "proxy.yaml").write_text(yaml.safe_dump(config))
     env = dict(os.environ, PAVED_LOG_LEVEL="WARNING")
+    if source is not None:  # another checkout's paved (--baseline): before/after in one run
+        env["PYTHONPATH"] = str(source / "src")
     log = open(d / "proxy.log", "wb")  # noqa: SIM115
     # PAVED_BENCH_PROFILE=DIR: run each proxy under cProfile, one DIR/<path>.prof per proxy
     prof = os.environ.get("PAVED_BENCH_PROFILE")
@@ -305,7 +314,9 @@ class _FakePool:
         return call
 
 
-def _workflow_rpcs(ring: Any, encrypt: bool) -> tuple[list[tuple[str, bytes]], dict[str, bytes]]:
+def _workflow_rpcs(
+    ring: Any, encrypt: bool
+) -> tuple[list[tuple[str, bytes]], dict[str, bytes], list[bytes]]:
     """One one-activity workflow's RPCs as a temporalio worker and client make them through
     the proxy (start, two workflow tasks, an eager activity, its completion, the result), with
     the answers Temporal gives (payloads as the proxy stored them: encrypted when ``encrypt``)."""
@@ -385,8 +396,8 @@ def _workflow_rpcs(ring: Any, encrypt: bool) -> tuple[list[tuple[str, bytes]], d
     hist = GetWorkflowExecutionHistoryResponse()
     hist.history.events.append(closed)
     out[WS + "GetWorkflowExecutionHistory"] = hist.SerializeToString()
-    # the first poll answers with the new workflow, the second with the activity's result:
-    # both are recorded under one path, so the mix alternates them below
+    # the first poll answers with the new workflow, the second with the activity's result
+    # (one path, two answers: _bench_calls hands them out in turn)
     polls = [poll(first), poll(later)]
     start = StartWorkflowExecutionRequest(
         namespace=LOGICAL,
@@ -413,8 +424,7 @@ def _workflow_rpcs(ring: Any, encrypt: bool) -> tuple[list[tuple[str, bytes]], d
         (WS + "RespondWorkflowTaskCompleted", wft2.SerializeToString()),
         (WS + "GetWorkflowExecutionHistory", get.SerializeToString()),
     ]
-    out["polls"] = b"\0".join(polls)  # unpacked by _bench_calls
-    return mix, out
+    return mix, out, polls
 
 
 async def _bench_calls(n: int) -> dict[str, Any]:
@@ -450,20 +460,25 @@ async def _bench_calls(n: int) -> dict[str, Any]:
         proxy = ProxyServer(
             policy=policy, routes=routes, upstream="127.0.0.1:1", keyring=ring if encrypt else None
         )
-        mix, answers = _workflow_rpcs(ring, encrypt)
-        polls = answers.pop("polls").split(b"\0")
+        mix, answers, polls = _workflow_rpcs(ring, encrypt)
         pool = _FakePool(answers)
         proxy.pipeline.pool = pool  # type: ignore[assignment]
-        ctx = _FakeContext(md)
-        methods = proxy.methods
 
-        async def one_workflow() -> None:
+        fake_ctx = _FakeContext(md)
+
+        async def one_workflow(
+            proxy: ProxyServer = proxy,
+            pool: _FakePool = pool,
+            mix: list[tuple[str, bytes]] = mix,
+            polls: list[bytes] = polls,
+            ctx: _FakeContext = fake_ctx,
+        ) -> None:
             i = 0
             for path, raw in mix:
                 if path.endswith("PollWorkflowTaskQueue"):
                     pool.answers[path] = polls[i]
                     i += 1
-                await proxy.handle(methods[path], raw, ctx)  # type: ignore[arg-type]
+                await proxy.handle(proxy.methods[path], raw, ctx)  # type: ignore[arg-type]
 
         for _ in range(50):
             await one_workflow()
@@ -511,6 +526,14 @@ async def main() -> None:
     ap.add_argument("--conns", type=int, default=200)
     ap.add_argument("--upstream-connections", type=int, default=4)
     ap.add_argument("--paths", default="direct,proxy,proxy+enc")
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="CHECKOUT",
+        help="also run proxy+enc from another checkout of Paved (path 'proxy+enc@base'), "
+        "e.g. a git worktree of main, to compare before/after in the same rounds",
+    )
     ap.add_argument(
         "--calls",
         type=int,
@@ -560,18 +583,21 @@ async def main() -> None:
             "direct": (server.address, PHYSICAL, None)
         }
         pids: dict[str, int] = {}
-        for name, enc in (("proxy", False), ("proxy+enc", True)):
+        if args.baseline is not None:
+            paths.append("proxy+enc@base")
+        for name, enc in (("proxy", False), ("proxy+enc", True), ("proxy+enc@base", True)):
             if name not in paths:
                 continue
             port = free_port()
             p = start_proxy(
                 tmp,
-                name.replace("+", "_"),
+                name.replace("+", "_").replace("@", "_"),
                 server.address,
                 port,
                 entry["hash"],
                 enc,
                 args.upstream_connections,
+                args.baseline if name.endswith("@base") else None,
             )
             procs.append(p)
             wait_for_port(port, timeout=30, proc=p)

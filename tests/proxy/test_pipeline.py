@@ -9,12 +9,18 @@ import uuid
 
 import pytest
 from proxy_helpers import Env
-from temporalio.api.workflowservice.v1 import TerminateWorkflowExecutionRequest
+from temporalio.api.common.v1 import Payload
+from temporalio.api.workflowservice.v1 import (
+    PollWorkflowTaskQueueResponse,
+    TerminateWorkflowExecutionRequest,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
+from paved import codec
 from paved.auth import Policy
 from paved.proxy import ProxyServer
-from paved.specs import Routes
+from paved.proxy._context import CallContext
+from paved.specs import Route, Routes
 
 WS = "/temporal.api.workflowservice.v1.WorkflowService/"
 OS = "/temporal.api.operatorservice.v1.OperatorService/"
@@ -94,3 +100,53 @@ async def test_upstream_error_details_stay_out_of_the_access_log(
     entry = next(x for x in lines if x["method"] == "TerminateWorkflowExecution")
     assert entry["code"] == "NOT_FOUND" and "reason" not in entry
     assert secret_id not in caplog.text
+
+
+def _poll_answer(*, child_namespace: str = "", payload: Payload | None = None) -> bytes:
+    r = PollWorkflowTaskQueueResponse(task_token=b"t")
+    started = r.history.events.add().workflow_execution_started_event_attributes
+    started.input.payloads.append(payload or Payload(metadata={"encoding": b"json/plain"}))
+    if child_namespace:
+        child = r.history.events.add().start_child_workflow_execution_initiated_event_attributes
+        child.namespace = child_namespace
+    return r.SerializeToString()
+
+
+def _back(proxy: ProxyServer, raw: bytes) -> CallContext:
+    m = proxy.methods[WS + "PollWorkflowTaskQueue"]
+    call = CallContext(m, b"", None, proxy.policy, 0.0)
+    call.name = call.logical = "alpha"
+    call.physical, call.region, call.environment = "alpha-prod-eu", "eu", "prod"
+    call.response_raw = raw
+    proxy.pipeline.rewrite_back(call)
+    return call
+
+
+def test_the_way_back_skips_answers_with_nothing_to_change_and_only_those() -> None:
+    ring = codec.KeyRing.in_memory()
+    routes = Routes(
+        [
+            Route("alpha", "alpha-prod-eu", "eu", "prod"),
+            Route("beta", "beta-prod-eu", "eu", "prod"),
+            Route("beta", "beta-prod-us", "us", "prod"),
+        ]
+    )
+    proxy = ProxyServer(
+        policy=Policy.from_dict({}), routes=routes, upstream="127.0.0.1:1", keyring=ring
+    )
+    # plain payloads, no namespace name: Temporal's bytes go back untouched, unparsed
+    plain = _poll_answer(payload=Payload(metadata={"encoding": b"json/plain"}, data=b'"x"'))
+    call = _back(proxy, plain)
+    assert call.response_raw is plain and call.response is None
+    # another namespace of the caller's region, named deep in a history event: renamed
+    call = _back(proxy, _poll_answer(child_namespace="beta-prod-eu"))
+    events = PollWorkflowTaskQueueResponse.FromString(call.response_raw).history.events
+    assert events[1].start_child_workflow_execution_initiated_event_attributes.namespace == "beta"
+    # one of another region keeps its physical name (as the full walk does)
+    call = _back(proxy, raw := _poll_answer(child_namespace="beta-prod-us"))
+    assert call.response_raw is raw
+    # a payload the proxy encrypted: decrypted
+    secret = Payload(metadata={"encoding": b"json/plain"}, data=b'"secret"')
+    call = _back(proxy, _poll_answer(payload=codec.encrypt_payload(secret, ring, "alpha")))
+    events = PollWorkflowTaskQueueResponse.FromString(call.response_raw).history.events
+    assert events[0].workflow_execution_started_event_attributes.input.payloads[0] == secret

@@ -90,6 +90,7 @@ class Pipeline:
             + [m.response_cls.DESCRIPTOR for m in methods.values()]
         )
         self._namespace_ids: dict[str, str] = {}
+        self._mapped_names: dict[tuple[str, str], tuple[bytes, ...]] = {}
         self.stages: dict[str, tuple[Stage, ...]] = {p: self.plan(m) for p, m in methods.items()}
 
     def plan(self, m: Method) -> tuple[Stage, ...]:
@@ -282,7 +283,10 @@ class Pipeline:
 
     def rewrite_back(self, call: CallContext) -> None:
         m = call.method
-        resp = call.response = m.response_cls.FromString(call.response_raw)
+        raw = call.response_raw
+        if m.kind == "namespaced" and not self._needs_rewrite_back(call, raw):
+            return  # nothing in it to decrypt or rename: passed back as Temporal sent it
+        resp = call.response = m.response_cls.FromString(raw)
         if m.kind == "list_ns":
             self._filter_namespaces(call)
         self.planner.walk(resp, self.rewriter.job(call, inbound=False))
@@ -291,6 +295,31 @@ class Pipeline:
         call.response_raw = resp.SerializeToString()
 
     # ----- helpers of the stages ----------------------------------------------------------
+
+    def _needs_rewrite_back(self, call: CallContext, raw: bytes) -> bool:
+        """Whether a response can hold anything the way back changes, read from its bytes.
+
+        Parsing, walking and re-serialising a response (a poll answer carries history
+        events) is the proxy's largest own cost, and most answers need none of it.
+        The way back changes only (a) payloads in Paved's encrypted format, whose
+        metadata holds the encoding marker verbatim, and failures moved into such a
+        payload, and (b) namespace names that are physical names of the caller's
+        region and environment. Protobuf stores strings and bytes as they are, nested
+        messages and ``Any`` bodies included, so when none of these byte strings
+        occurs in the response, the walk would change nothing. A false alarm (the
+        marker inside user data) only costs the walk.
+        """
+        if self.rewriter.keyring is not None and codec.ENCODING in raw:
+            return True
+        key = (call.region, call.environment)
+        names = self._mapped_names.get(key)
+        if names is None:
+            names = self._mapped_names[key] = tuple(
+                r.physical.encode()
+                for r in self.routes.all()
+                if r.region == call.region and r.environment == call.environment
+            )
+        return call.physical.encode() in raw or any(n in raw for n in names)
 
     def _filter_namespaces(self, call: CallContext) -> None:
         """ListNamespaces: only the namespaces the caller holds a role on and may reach."""

@@ -97,6 +97,7 @@ class ProxyServer:
             methods=self.methods,
         )
         self.pool: ChannelPool | None = None
+        self._tracing = sdk.tracing_enabled()  # read once: PAVED_TRACING is set per process
         self._server: grpc.aio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.port = 0
@@ -256,9 +257,11 @@ class ProxyServer:
         call = CallContext(m, raw, ctx, pipeline.policy, time.time())
         refused: Reject
         try:
-            # Joins the caller's trace when it sent `traceparent` (paved.sdk tracing).
-            with sdk.server_span(f"proxy {m.name}", ctx.invocation_metadata()):
-                return await pipeline.run(call)
+            if self._tracing:
+                # Joins the caller's trace when it sent `traceparent` (paved.sdk tracing).
+                with sdk.server_span(f"proxy {m.name}", ctx.invocation_metadata()):
+                    return await pipeline.run(call)
+            return await pipeline.run(call)
         except Reject as r:
             refused = r
             call.code = r.code.name

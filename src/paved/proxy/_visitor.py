@@ -67,6 +67,7 @@ class Plan:
     )  # field name -> (action, sub type)
     ns_fields: tuple[str, ...] = ()
     is_failure: bool = False
+    children: bool = False  # any field beyond namespace names (payloads, nested messages)
 
 
 @dataclass
@@ -186,6 +187,7 @@ class Planner:
                 plan.fields[fd.name] = (_ANY, tn)
             else:
                 plan.fields[fd.name] = ({"one": _M1, "rep": _MR, "map": _MM}[kind], tn)
+        plan.children = len(plan.fields) > len(plan.ns_fields)
         return plan
 
     def plan(self, full_name: str) -> Plan | None:
@@ -237,6 +239,8 @@ class Planner:
                             setattr(msg, name, mapped)
         if plan.is_failure and job.encode_failures:
             _encode_failure(msg)
+        if not plan.children and not plan.is_failure:
+            return  # a message with namespace names only (most requests without payloads)
         fields = plan.fields
         payload_fn = job.payload
         for fd, value in msg.ListFields():

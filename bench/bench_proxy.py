@@ -314,6 +314,16 @@ class _FakePool:
         return call
 
 
+class _FakeUpstreams:
+    """Every cluster is the fake pool (for --calls)."""
+
+    def __init__(self, pool: _FakePool) -> None:
+        self.default_pool = pool
+
+    def pool(self, region: str | None, environment: str | None) -> _FakePool:
+        return self.default_pool
+
+
 def _workflow_rpcs(
     ring: Any, encrypt: bool
 ) -> tuple[list[tuple[str, bytes]], dict[str, bytes], list[bytes]]:
@@ -462,7 +472,7 @@ async def _bench_calls(n: int) -> dict[str, Any]:
         )
         mix, answers, polls = _workflow_rpcs(ring, encrypt)
         pool = _FakePool(answers)
-        proxy.pipeline.pool = pool  # type: ignore[assignment]
+        proxy.pipeline.upstreams = _FakeUpstreams(pool)  # type: ignore[assignment]
 
         fake_ctx = _FakeContext(md)
 

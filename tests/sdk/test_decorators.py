@@ -209,3 +209,37 @@ async def test_runs_on_plain_temporalio_client_and_worker(client: Client, namesp
             task_queue="deco-worker-workflows",
         )
     assert out == "hello ada, hello ada"
+
+
+def test_unknown_namespace_before_queue_conflict_with_suggestion(tmp_path: Path) -> None:
+    """A typo of a known namespace: the unknown namespace is reported (with a suggestion),
+    not the queue conflict the typo also causes."""
+    from tests.conftest import unique_pkg, write_project
+
+    from paved import specs
+    from paved._errors import DefinitionError
+
+    pkg = unique_pkg("dym")
+    root = write_project(
+        tmp_path / "p",
+        {
+            "paved.yaml": f"project: dym\npackages: [{pkg}]\nnamespaces:\n  docs:\n    owner: t\n",
+            f"{pkg}/__init__.py": "",
+            f"{pkg}/flows.py": (
+                "import paved\n\n"
+                '@paved.activity(namespace="docs", worker="w")\n'
+                "async def a(s: str) -> str:\n    return s\n\n"
+                '@paved.activity(namespace="doc", worker="w")\n'
+                "async def b(s: str) -> str:\n    return s\n"
+            ),
+        },
+    )
+    project = specs.Project.load(root)
+    with pytest.raises(DefinitionError) as e:
+        project.generate()
+    assert e.value.code == "PAVED-DEF-UNKNOWN-NAMESPACE"
+    assert "'doc' (did you mean 'docs'?)" in str(e.value)
+    assert f"{pkg}/flows.py:7" in str(e.value)
+    assert e.value.fix is not None and "namespace='docs'" in e.value.fix
+    # Outside a project's import the registry accepts any valid namespace.
+    assert paved.sdk.REGISTRY.known_namespaces is None

@@ -136,6 +136,14 @@ def worker_run(name: str, project_dir: str | None, http_port: int, log_level: st
     show_default=True,
     help="Environment whose physical namespaces are created locally.",
 )
+@click.option(
+    "--max-failed-starts",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="A worker or service that exits this many times in a row is held (not restarted, "
+    "PAVED-SETUP-UNHEALTHY with its error) until a file of the project changes.",
+)
 def dev(
     project_dir: str | None,
     port: int,
@@ -143,6 +151,7 @@ def dev(
     no_ui: bool,
     no_proxy: bool,
     environment: str,
+    max_failed_starts: int,
 ) -> None:
     """Run the whole platform locally: Temporal, proxy, codec server, workers, services.
 
@@ -166,6 +175,7 @@ def dev(
         ui_port=None if no_ui else ui_port,
         environment=environment,
         use_proxy=not no_proxy,
+        max_failed_starts=max_failed_starts,
     )
     platform = dev_mod.assemble(_project(project_dir), options, echo=click.echo)
     asyncio.run(platform.run())

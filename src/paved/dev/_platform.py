@@ -37,6 +37,7 @@ from paved._errors import RuntimeSetupError
 from paved._net import port_in_use
 from paved._proc import stop_on_signals
 from paved.dev import _devserver as devserver
+from paved.dev._crashes import CrashWatch
 from paved.dev._settings import DevSettings
 from paved.operator import ReplicaSet
 
@@ -62,6 +63,11 @@ class Platform:
         self.platform = ReplicaSet(logs, echo=echo, on_change=self.write_status)
         self.services = ReplicaSet(logs, kind="service", echo=echo, on_change=self.write_status)
         self.workers = ReplicaSet(logs, kind="worker", echo=echo, on_change=self.write_status)
+        self.crashes = CrashWatch(
+            (self.workers, self.services),
+            echo=echo,
+            max_failed_starts=settings.options.max_failed_starts,
+        )
         self.started_at = time.time()
         self._running = False
 
@@ -82,6 +88,12 @@ class Platform:
             self._start_temporal()
             loops = [asyncio.create_task(rs.run(stop)) for rs in self.sets]
             loops.append(asyncio.create_task(self._watch_temporal(stop)))
+            loops.append(asyncio.create_task(self.crashes.run(stop, self.write_status)))
+            loops.append(
+                asyncio.create_task(
+                    self.crashes.release_on_change(self.source_paths(), stop, self.write_status)
+                )
+            )
             starting = asyncio.create_task(self._start_children())
             stopped = asyncio.create_task(stop.wait())
             await asyncio.wait([starting, stopped], return_when=asyncio.FIRST_COMPLETED)
@@ -100,6 +112,8 @@ class Platform:
                 self.echo(f"  {k:<28} {v}")
             for note in s.notes:
                 self.echo(f"  {note}")
+            for name in self.crashes.held():
+                self.echo(f"  {name}: NOT running (PAVED-SETUP-UNHEALTHY above); fix and save")
             self.echo("Ctrl-C stops everything.")
             self.write_status()
             await stop.wait()
@@ -201,6 +215,12 @@ class Platform:
         if self.server is not None:
             self.server.stop()
 
+    def source_paths(self) -> list[Path]:
+        """The project's code and specs (a held unit starts again when one changes)."""
+        root = self.settings.project.root
+        pkgs = {p.split(".")[0] for p in self.settings.project.config.packages}
+        return [root / p for p in sorted(pkgs)] + [root / "specs", root / "paved.yaml"]
+
     # ----- what is running ----------------------------------------------------------------
 
     def pids(self) -> dict[str, int]:
@@ -242,7 +262,8 @@ class Platform:
             # Per replica, what the replica sets saw (paved status shows crashes).
             "replicas": [
                 {"name": r.name, "state": r.state, "pid": r.pid, "restarts": r.restarts,
-                 "last_exit": r.last_exit, "last_error": r.last_error}
+                 "last_exit": r.last_exit, "last_error": r.last_error,
+                 **self.crashes.replica_fields(r.name)}
                 for rs in self.sets
                 for r in rs.status()
             ],

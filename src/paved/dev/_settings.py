@@ -25,12 +25,15 @@ class DevOptions:
         ui_port: the Temporal UI; None runs headless (and without the codec server).
         environment: whose physical namespaces are created locally.
         use_proxy: put the proxy in front of Temporal.
+        max_failed_starts: a worker or service that exits this many times in a row is
+            no longer restarted (``PAVED-SETUP-UNHEALTHY``) until a project file changes.
     """
 
     port: int = 7233
     ui_port: int | None = 8233
     environment: str = "dev"
     use_proxy: bool = True
+    max_failed_starts: int = 5
 
 
 @dataclass(frozen=True)

@@ -62,10 +62,19 @@ def status_lines(project: specs.Project) -> list[str]:
         lines.append(f"  {name}: pid {pid} {'alive' if _alive(pid) else 'DEAD'}{health}")
     for r in state.get("replicas", []):
         if r.get("restarts") or r.get("state") not in ("running", "stopped"):
-            lines.append(
-                f"  {r['name']}: {r['state']}, {r['restarts']} restarts, last exit "
-                f"{r.get('last_exit')}: {r.get('last_error') or 'no output'}"
+            err = r.get("error") or {}
+            last = (
+                (f"[{err['code']}] {err['message']}" if err.get("code") else err.get("message"))
+                or r.get("last_error")
+                or "no output"
             )
+            held = ", HELD (not restarted; fix and save)" if r.get("held") else ""
+            lines.append(
+                f"  {r['name']}: {r['state']}{held}, {r['restarts']} restarts, last exit "
+                f"{r.get('last_exit')}: {last}"
+            )
+            if err.get("fix"):
+                lines.append(f"    fix: {err['fix']}")
     for name, url in urls.items():
         if not name.startswith("worker"):
             lines.append(f"  {name}: {url}")

@@ -32,7 +32,9 @@ from paved.sdk._decorators import (
     check_placements,
     default_activity_queue,
     default_workflow_queue,
+    did_you_mean,
     placement_of,
+    unknown_namespace,
     workflow,
 )
 from paved.sdk._naming import NAME_PATTERN, RuntimeEnv, physical_namespace
@@ -75,6 +77,7 @@ __all__ = [
     "default_activity_queue",
     "default_codec",
     "default_workflow_queue",
+    "did_you_mean",
     "execute_activity",
     "find_call_site",
     "physical_namespace",
@@ -86,6 +89,7 @@ __all__ = [
     "start_activity",
     "state_dir",
     "tracing_enabled",
+    "unknown_namespace",
     "workflow",
 ]
 

@@ -12,10 +12,12 @@ workers) are raised by ``paved gen`` (see ``paved.specs``).
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import inspect
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
@@ -85,6 +87,24 @@ class Registry:
     # task queue -> placements ever added there; entries no longer in the tables
     # (replaced, or removed by a caller editing the dicts) are skipped on read.
     _by_queue: dict[str, list[Placement]] = field(default_factory=dict, repr=False)
+    # The project's logical namespaces while its code is imported (``paved gen``, a
+    # managed worker): an unknown one is reported before any queue conflict it causes.
+    known_namespaces: frozenset[str] | None = field(default=None, repr=False)
+    project_packages: tuple[str, ...] = field(default=(), repr=False)
+
+    @contextlib.contextmanager
+    def project_scope(self, namespaces: Iterable[str], packages: Iterable[str]) -> Iterator[None]:
+        """While a project's code is imported: its decorators may only use ``namespaces``."""
+        before = (self.known_namespaces, self.project_packages)
+        self.known_namespaces = frozenset(namespaces)
+        self.project_packages = tuple(packages)
+        try:
+            yield
+        finally:
+            self.known_namespaces, self.project_packages = before
+
+    def _in_project(self, p: Placement) -> bool:
+        return any(p.module == x or p.module.startswith(x + ".") for x in self.project_packages)
 
     def _current(self, p: Placement) -> bool:
         table: dict[str, Any] = self.workflows if p.kind == "workflow" else self.activities
@@ -92,6 +112,9 @@ class Registry:
         return entry is not None and entry[0] is p
 
     def add(self, placement: Placement, obj: Any) -> None:
+        known = self.known_namespaces
+        if known is not None and placement.namespace not in known and self._in_project(placement):
+            raise unknown_namespace(placement, known, "paved.yaml")
         table: dict[str, Any] = self.workflows if placement.kind == "workflow" else self.activities
         prior = table.get(placement.name)
         # Re-importing the same module (reload, a second import path) replaces
@@ -123,6 +146,31 @@ class Registry:
 
 
 REGISTRY = Registry()
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'docs'?)`` when ``name`` is close to one of ``known``, else ``""``."""
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def unknown_namespace(p: Placement, known: Iterable[str], project_file: str) -> DefinitionError:
+    """``PAVED-DEF-UNKNOWN-NAMESPACE`` for ``p``, with a suggestion when it is a near miss."""
+    names = sorted(known)
+    hint = did_you_mean(p.namespace, names)
+    if hint:
+        fix = (
+            f"write namespace={difflib.get_close_matches(p.namespace, names, n=1, cutoff=0.6)[0]!r}"
+        )
+        fix += f", or add `{p.namespace}:` under `namespaces:` in {project_file}"
+    else:
+        fix = f"add `{p.namespace}:` under `namespaces:` in {project_file}, or fix the namespace= argument"
+    return DefinitionError(
+        f"{p.source}: {p.kind} {p.name!r} uses unknown namespace {p.namespace!r}{hint} "
+        f"(known: {', '.join(names) or 'none declared'})",
+        code="PAVED-DEF-UNKNOWN-NAMESPACE",
+        fix=fix,
+    )
 
 
 def _check_queue_pair(a: Placement, b: Placement) -> None:

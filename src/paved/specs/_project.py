@@ -41,9 +41,10 @@ class Specs:
         for w in self.workers.workers:
             if w.name == name:
                 return w
-        known = ", ".join(w.name for w in self.workers.workers) or "none"
+        names = [w.name for w in self.workers.workers]
         raise ProjectError(
-            f"worker {name!r} is not in the specs (known: {known})",
+            f"worker {name!r} is not in the specs{sdk.did_you_mean(name, names)} "
+            f"(known: {', '.join(names) or 'none'})",
             code="PAVED-PROJECT-NO-WORKER",
             fix="declare it with @paved.workflow/@paved.activity(worker=...) and run `paved gen`",
         )
@@ -99,6 +100,16 @@ class Project:
         root = str(self.root)
         if root not in sys.path:
             sys.path.insert(0, root)
+        with sdk.REGISTRY.project_scope(self.config.namespaces, self.config.packages):
+            self._import_packages()
+        prefixes = tuple(self.config.packages)
+        return [
+            p
+            for p in sdk.REGISTRY.placements()
+            if p.module in prefixes or p.module.startswith(tuple(x + "." for x in prefixes))
+        ]
+
+    def _import_packages(self) -> None:
         for pkg_name in self.config.packages:
             try:
                 pkg = importlib.import_module(pkg_name)
@@ -115,26 +126,16 @@ class Project:
                 if info.name.rsplit(".", 1)[-1].startswith("test"):
                     continue
                 importlib.import_module(info.name)
-        prefixes = tuple(self.config.packages)
-        return [
-            p
-            for p in sdk.REGISTRY.placements()
-            if p.module in prefixes or p.module.startswith(tuple(x + "." for x in prefixes))
-        ]
 
     def build(self, placements: list[sdk.Placement]) -> Specs:
         """Validate the placements against the project file and build the specs."""
         cfg = self.config
-        sdk.check_placements(placements)
+        # An unknown namespace first: a typo also puts its queue in two namespaces, and
+        # the typo is what the developer must see.
         for p in placements:
             if p.namespace not in cfg.namespaces:
-                known = ", ".join(sorted(cfg.namespaces)) or "none declared"
-                raise DefinitionError(
-                    f"{p.source}: {p.kind} {p.name!r} uses unknown namespace {p.namespace!r} (known: {known})",
-                    code="PAVED-DEF-UNKNOWN-NAMESPACE",
-                    fix=f"add `{p.namespace}:` under `namespaces:` in {self.root / PROJECT_FILE}, "
-                    "or fix the namespace= argument",
-                )
+                raise sdk.unknown_namespace(p, cfg.namespaces, str(self.root / PROJECT_FILE))
+        sdk.check_placements(placements)
         by_worker: dict[str, list[sdk.Placement]] = {}
         for p in placements:
             by_worker.setdefault(p.worker, []).append(p)

@@ -84,15 +84,16 @@ def bootstrap(project: specs.Project, name: str) -> Bootstrap:
     root = str(project.root)
     if root not in sys.path:
         sys.path.insert(0, root)
-    for module in spec.modules:
-        try:
-            importlib.import_module(module)
-        except ImportError as e:
-            raise ProjectError(
-                f"worker {name!r}: module {module!r} from specs/workers.yaml cannot be imported: {e}",
-                code="PAVED-WORKER-IMPORT",
-                fix="run `paved gen` if the code moved, and check the worker's image has the code",
-            ) from e
+    with sdk.REGISTRY.project_scope(project.config.namespaces, project.config.packages):
+        for module in spec.modules:
+            try:
+                importlib.import_module(module)
+            except ImportError as e:
+                raise ProjectError(
+                    f"worker {name!r}: module {module!r} from specs/workers.yaml cannot be imported: {e}",
+                    code="PAVED-WORKER-IMPORT",
+                    fix="run `paved gen` if the code moved, and check the worker's image has the code",
+                ) from e
     boot = Bootstrap(
         spec=spec, namespace=loaded.namespace(spec.namespace), build_id=build_id(project)
     )

@@ -145,6 +145,15 @@ async def test_workflow_through_the_proxy_is_encrypted_at_rest(running: Running)
         await paved.connect("devt", env=wrong, codec=None)
 
 
+def test_console_links_each_namespace_workflows_page(running: Running) -> None:
+    out = running.output()
+    url = f"http://127.0.0.1:{running.ui_port}/namespaces/devt-dev-local/workflows"
+    assert f"ui devt                      {url}" in out
+    assert "paved temporal workflow list -n devt" in out
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        assert resp.status == 200
+
+
 async def test_ui_answers_and_codec_server_decodes_for_the_developer(running: Running) -> None:
     with urllib.request.urlopen(f"http://127.0.0.1:{running.ui_port}/", timeout=10) as resp:
         assert resp.status == 200

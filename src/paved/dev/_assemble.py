@@ -55,6 +55,17 @@ def search_attributes(loaded: specs.Specs) -> dict[str, str]:
     return out
 
 
+def routes_here(project: specs.Project, environment: str) -> list[specs.Route]:
+    """The routes of ``environment`` that ``paved dev`` creates (the UI links list them)."""
+    routes = project.routes()
+    return [
+        r
+        for ns in project.config.namespaces
+        for r in routes.routes_of(ns)
+        if r.environment == environment
+    ]
+
+
 def assemble(
     project: specs.Project, options: DevOptions, *, echo: Echo = print
 ) -> platform_mod.Platform:
@@ -135,9 +146,9 @@ def assemble(
             else "your PAVED_API_KEY"
         )
         notes.append(f"proxy {address} -> Temporal; credentials of {access.principal}: {where}")
-        notes.append(
-            f"  try: PAVED_ADDRESS={address} paved temporal workflow list -n <logical namespace>"
-        )
+        logical = sorted({r.logical for r in routes_here(project, options.environment)})
+        for name in logical[:3]:
+            notes.append(f"  try: PAVED_ADDRESS={address} paved temporal workflow list -n {name}")
 
     # After the proxy: the detector connects through it (and retries until it listens).
     for proc in stack.processes():

@@ -240,6 +240,12 @@ class Platform:
             out["temporal"] = self.server.address + internal
             if self.server.ui_url:
                 out["ui"] = self.server.ui_url
+                # The workflows page of each physical namespace (the bare UI opens `default`).
+                routes = s.project.routes()
+                for physical in s.namespaces:
+                    route = routes.by_physical(physical)
+                    label = f"ui {route.logical}" if route is not None else f"ui {physical}"
+                    out[label] = f"{self.server.ui_url}/namespaces/{physical}/workflows"
         if s.proxy_config is not None:
             out["workers/clients connect to"] = s.address
         for name, _, port in s.services:

@@ -29,7 +29,8 @@ def paved_cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Complete
 
 async def test_pull_then_test(dev_server: DevServer, client: Client, tmp_path: Path) -> None:
     logical = f"rp{uuid.uuid4().hex[:8]}"
-    pkg = f"pullflow_{uuid.uuid4().hex[:6]}"
+    sfx = uuid.uuid4().hex[:6]  # type names are process-global (the registry): unique per run
+    pkg = f"pullflow_{sfx}"
     (tmp_path / "paved.yaml").write_text(
         f"project: p\npackages: [{pkg}]\nregions: [local]\nenvironments: [dev]\n"
         f"namespaces:\n  {logical}: {{owner: team, tier: 2, retention: 1d}}\n"
@@ -42,16 +43,16 @@ async def test_pull_then_test(dev_server: DevServer, client: Client, tmp_path: P
         import paved
 
         @paved.activity(namespace="{logical}", worker="w")
-        async def greet(name: str) -> str:
+        async def greet_{sfx}(name: str) -> str:
             return "hello " + name
 
         @paved.workflow(namespace="{logical}", worker="w")
-        class Greeter:
+        class Greeter{sfx}:
             @workflow.run
             async def run(self, name: str) -> str:
-                first = await paved.execute_activity(greet, name)
+                first = await paved.execute_activity(greet_{sfx}, name)
                 if name.endswith("-twice"):
-                    return await paved.execute_activity(greet, first)
+                    return await paved.execute_activity(greet_{sfx}, first)
                 return first
         """)
     )
@@ -63,18 +64,19 @@ async def test_pull_then_test(dev_server: DevServer, client: Client, tmp_path: P
 
     sys.path.insert(0, str(tmp_path))  # the sandbox re-imports the workflow module
     try:
-        mod = __import__(f"{pkg}.flows", fromlist=["Greeter"])
+        mod = __import__(f"{pkg}.flows", fromlist=["x"])
+        greeter, greet = getattr(mod, f"Greeter{sfx}"), getattr(mod, f"greet_{sfx}")
         c = await Client.connect(dev_server.address, namespace=physical)
         runner = SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules("paved", "pydantic")
         )
         async with (
-            Worker(c, task_queue="w-workflows", workflows=[mod.Greeter], workflow_runner=runner),
-            Worker(c, task_queue="w-activities", activities=[mod.greet]),
+            Worker(c, task_queue="w-workflows", workflows=[greeter], workflow_runner=runner),
+            Worker(c, task_queue="w-activities", activities=[greet]),
         ):
             for name in (f"{MARKER}-a", f"{MARKER}-b", f"{MARKER}-twice"):
                 await c.execute_workflow(
-                    mod.Greeter.run, name, id=f"g-{uuid.uuid4().hex[:8]}", task_queue="w-workflows"
+                    greeter.run, name, id=f"g-{uuid.uuid4().hex[:8]}", task_queue="w-workflows"
                 )
     finally:
         sys.path.remove(str(tmp_path))
@@ -83,13 +85,13 @@ async def test_pull_then_test(dev_server: DevServer, client: Client, tmp_path: P
     assert r.returncode == 0, r.stdout + r.stderr
     assert "3 runs scanned, 2 files written" in r.stdout  # two shapes: one greeting, two
     assert "arrived in the clear and were encrypted" in r.stdout
-    files = sorted((tmp_path / "replay" / "Greeter").glob("*.json"))
+    files = sorted((tmp_path / "replay" / f"Greeter{sfx}").glob("*.json"))
     assert len(files) == 2
     for f in files:
         assert MARKER not in f.read_text() and "hello" not in f.read_text()
     again = paved_cli("replay", "pull", cwd=tmp_path, env=env)
     assert "0 files written" in again.stdout
-    assert sorted((tmp_path / "replay" / "Greeter").glob("*.json")) == files
+    assert sorted((tmp_path / "replay" / f"Greeter{sfx}").glob("*.json")) == files
 
     t = paved_cli("replay", "test", "--junit", str(tmp_path / "j.xml"), cwd=tmp_path, env=env)
     assert t.returncode == 0, t.stdout + t.stderr

@@ -17,7 +17,6 @@ retryable ``ApplicationError`` whose ``next_retry_delay`` is the provider's
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -113,10 +112,8 @@ class OpenAIAgents:
             "invoke_model_activity": self._activity.invoke_model_activity,
             "invoke_model_activity_streaming": self._activity.invoke_model_activity_streaming,
         }
-        frame = sys._getframe(1)
-        var = f"OpenAIAgents@{frame.f_lineno}"
         for name, fn in self._activities.items():
-            llm_mod.register(llm.placement(name, f"{var}.{name}"), fn)
+            llm_mod.register(llm.placement(name, f"OpenAIAgents.{name}"), fn)
         runtimes.RUNTIMES.add(self)
 
     # ----- configuration at worker start ---------------------------------------------

@@ -145,6 +145,35 @@ async def test_workflow_through_the_proxy_is_encrypted_at_rest(running: Running)
         await paved.connect("devt", env=wrong, codec=None)
 
 
+def test_connect_finds_the_running_dev_key_by_itself(running: Running) -> None:
+    """A script in the project under `paved dev`: no PAVED_* variables, and it runs."""
+    script = (
+        "import asyncio, paved\n"
+        "async def main():\n"
+        "    c = await paved.connect('devt')\n"
+        "    print(await c.execute_workflow('ShoutFlow', 'local', id='loc-' + str(id(c)),\n"
+        "          task_queue='devt-worker-workflows', result_type=str))\n"
+        "asyncio.run(main())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAVED_")}
+    r = subprocess.run(
+        [PAVED[0], "-c", script], cwd=running.project.root, env=env,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "LOCAL!"
+    assert f"running `paved dev` at {running.address} as dev-local" in r.stderr
+    # An explicit key wins (a wrong one is refused, not replaced by the dev key).
+    env["PAVED_API_KEY"] = "pvd_wrong"
+    env["PAVED_ADDRESS"] = running.address
+    env["PAVED_VIA_PROXY"] = "1"
+    bad = subprocess.run(
+        [PAVED[0], "-c", script], cwd=running.project.root, env=env,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode != 0 and "nauthenticated" in bad.stderr
+
+
 def test_console_links_each_namespace_workflows_page(running: Running) -> None:
     out = running.output()
     url = f"http://127.0.0.1:{running.ui_port}/namespaces/devt-dev-local/workflows"

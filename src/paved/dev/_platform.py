@@ -264,6 +264,11 @@ class Platform:
             "pid": os.getpid(),
             "started": self.started_at,
             "urls": self.urls(),
+            # What paved.connect(), paved run and paved temporal use without PAVED_API_KEY.
+            "address": self.settings.address,
+            "via_proxy": self.settings.proxy_config is not None,
+            "principal": self.settings.access.principal,
+            "key_file": str(self.settings.access.key_file or ""),
             "pids": self.pids(),
             # Per replica, what the replica sets saw (paved status shows crashes).
             "replicas": [

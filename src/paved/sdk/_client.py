@@ -9,6 +9,7 @@ Paved's data converter (and codec, when given). Anything temporalio's
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,19 @@ async def connect(
         max_payload_bytes: payload size guard (see :class:`SizeLimitCodec`).
         connect_kwargs: passed to ``temporalio.client.Client.connect``.
     """
-    env = env or naming.RuntimeEnv.from_env()
+    if env is None:
+        env = naming.RuntimeEnv.from_env()
+        explicit = any(os.environ.get(v) for v in ("PAVED_ADDRESS", "PAVED_API_KEY"))
+        local = None if explicit else naming.RuntimeEnv.local_dev()
+        if local is not None:
+            # Under a running `paved dev`: its proxy and dev key (the proxy encrypts).
+            env, principal = local
+            sys.stderr.write(
+                f"paved: connecting to the running `paved dev` at {env.address} as {principal} "
+                "(PAVED_API_KEY overrides)\n"
+            )
+            if codec == AUTO:
+                codec = None
     if codec == AUTO:
         codec = default_codec(namespace)
     assert codec is None or isinstance(codec, PayloadCodec)

@@ -9,8 +9,10 @@ uses them.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 # The rule for project, namespace and worker names, checked first by the
@@ -62,6 +64,27 @@ class RuntimeEnv:
             tls=flag("PAVED_TLS"),
             namespace=os.environ.get("PAVED_NAMESPACE") or None,
         )
+
+    @classmethod
+    def local_dev(cls, start: Path | None = None) -> tuple[RuntimeEnv, str] | None:
+        """The running ``paved dev`` of the project around ``start`` (default: the working
+        directory): its proxy address and dev key, and the principal they act as; None
+        when no ``paved dev`` runs there (or it runs with the project's own policy)."""
+        from paved._paths import find_project_root
+
+        root = find_project_root(start)
+        if root is None:
+            return None
+        try:
+            state = json.loads((root / ".paved" / "dev.json").read_text())
+            os.kill(int(state["pid"]), 0)
+            key = Path(state["key_file"]).read_text().strip() if state.get("key_file") else ""
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if not key or not state.get("via_proxy"):
+            return None
+        env = cls(address=str(state["address"]), via_proxy=True, api_key=key)
+        return env, str(state.get("principal", "dev-local"))
 
     def namespace_for(self, logical: str) -> str:
         """The namespace name to send: logical through the proxy, physical otherwise.

@@ -174,6 +174,17 @@ def test_connect_finds_the_running_dev_key_by_itself(running: Running) -> None:
     assert bad.returncode != 0 and "nauthenticated" in bad.stderr
 
 
+def test_paved_temporal_uses_the_running_dev_key(running: Running) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAVED_")}
+    r = subprocess.run(
+        [*PAVED, "temporal", "workflow", "list", "-n", "devt"], cwd=running.project.root,
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert f"running `paved dev` at {running.address} as dev-local" in r.stderr
+    assert "ShoutFlow" in r.stdout
+
+
 def test_console_links_each_namespace_workflows_page(running: Running) -> None:
     out = running.output()
     url = f"http://127.0.0.1:{running.ui_port}/namespaces/devt-dev-local/workflows"

@@ -18,6 +18,7 @@ import sys
 import click
 
 from paved._errors import AuthError
+from paved._paths import find_project_root
 from paved._proc import stop_on_signals
 from paved.auth import Policy, hash_api_key, new_api_key
 
@@ -114,14 +115,33 @@ def temporal_cmd(proxy_address: str, api_key_env: str, args: tuple[str, ...]) ->
     The credential is passed in the environment, never on the command line.
     """
     from paved.dev import temporal_binary
+    from paved.sdk import RuntimeEnv
 
     key = os.environ.get(api_key_env)
     if not key:
-        raise AuthError(
-            f"{api_key_env} is not set: the proxy needs your API key or JWT",
-            code="PAVED-AUTH-MISSING",
-            fix=f"export {api_key_env}=<your key> (ask your platform team, or `paved policy new-key`)",
-        )
+        # Inside a project whose `paved dev` runs: its proxy and dev key, said aloud.
+        local = None if os.environ.get("PAVED_ADDRESS") else RuntimeEnv.local_dev()
+        if local is not None:
+            key, proxy_address = local[0].api_key, local[0].address
+            click.echo(
+                f"paved: through the running `paved dev` at {proxy_address} as {local[1]} "
+                f"({api_key_env} overrides)",
+                err=True,
+            )
+        elif find_project_root() is not None:
+            raise AuthError(
+                f"{api_key_env} is not set and no `paved dev` runs for this project",
+                code="PAVED-AUTH-MISSING",
+                fix="start `paved dev` in the project (its dev key is then used), "
+                f"or export {api_key_env}=<your key>",
+            )
+        else:
+            raise AuthError(
+                f"{api_key_env} is not set: the proxy needs your API key or JWT",
+                code="PAVED-AUTH-MISSING",
+                fix=f"export {api_key_env}=<your key> (ask your platform team, or `paved policy new-key`)",
+            )
+    assert key is not None
     env = dict(os.environ)
     env.update(
         {

@@ -17,7 +17,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 import paved
-from paved.sdk import REGISTRY, activity_options
+from paved.sdk import activity_options, definitions
 
 
 class Greeting(BaseModel):
@@ -63,7 +63,7 @@ def test_defaults_split_workflow_and_activity_queues() -> None:
         "deco-worker-activities",
     )
     assert wf.source.endswith("test_decorators.py:" + wf.source.rsplit(":", 1)[1])
-    assert REGISTRY.workflows["GreetWorkflow"][1] is GreetWorkflow
+    assert definitions("workflow")["GreetWorkflow"][1] is GreetWorkflow
 
 
 def test_bare_form_uses_default_namespace_and_worker() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from paved import operator, scaffold, specs
+from paved import operator, scaffold, sdk, specs
 from paved._errors import PavedError, ProjectError
 
 
@@ -64,7 +64,7 @@ def new() -> None:
 @click.option(
     "--tier",
     type=click.IntRange(0, 3),
-    help=f"Tier of a new namespace: 0 critical .. 3 best effort [{specs.DEFAULT_TIER}].",
+    help=f"Tier of a new namespace: 0 critical .. 3 best effort [{sdk.DEFAULT_TIER}].",
 )
 @click.option(
     "--retention",
@@ -159,8 +159,8 @@ def worker(
             "--tier",
             "tier (0 critical .. 3 best effort)",
             _tier,
-            default=specs.DEFAULT_TIER,
-            script_default=specs.DEFAULT_TIER,
+            default=sdk.DEFAULT_TIER,
+            script_default=sdk.DEFAULT_TIER,
         )
         retention = value(
             retention,

@@ -68,7 +68,7 @@ class ScaffoldRequest:
     name: str
     owner: str
     namespace: str
-    tier: int = specs.DEFAULT_TIER
+    tier: int = sdk.DEFAULT_TIER
     retention: str = specs.DEFAULT_RETENTION
 
 
@@ -118,7 +118,7 @@ def check_owner(value: str) -> str:
 
 
 def check_tier(value: int) -> int:
-    if value not in specs.TIERS:
+    if value not in sdk.TIERS:
         raise ProjectError(
             f"tier {value!r} is not a tier",
             code="PAVED-NEW-TIER",

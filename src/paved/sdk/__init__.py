@@ -1,15 +1,16 @@
-"""What product code imports: decorators, activity calls, data converter, client."""
+"""What product code imports: decorators, calls, tiers, data converter, client.
+
+The registry of definitions is not exported: the decorators :func:`register`
+into it, tools read it through :func:`definitions` and :func:`placements`.
+"""
 
 from typing import Any
 
 from paved.sdk._calls import (
-    DEFAULT_TIER,
-    NAMESPACE_TIERS,
-    TIER_DEFAULTS,
-    TierDefaults,
     activity_options,
     execute_activity,
     start_activity,
+    tier_of,
 )
 from paved.sdk._callsite import (
     CALL_SITE_HEADER,
@@ -24,20 +25,25 @@ from paved.sdk._converter import (
     SizeLimitCodec,
     data_converter,
 )
-from paved.sdk._decorators import (
-    REGISTRY,
+from paved.sdk._decorators import activity, workflow
+from paved.sdk._naming import NAME_PATTERN, RuntimeEnv, physical_namespace
+from paved.sdk._placement import (
     Placement,
-    Registry,
-    activity,
-    check_placements,
     default_activity_queue,
     default_workflow_queue,
-    did_you_mean,
     placement_of,
-    unknown_namespace,
-    workflow,
 )
-from paved.sdk._naming import NAME_PATTERN, RuntimeEnv, physical_namespace
+from paved.sdk._registry import (
+    check_placements,
+    definitions,
+    did_you_mean,
+    placements,
+    project_scope,
+    register,
+    registry_scope,
+    unknown_namespace,
+)
+from paved.sdk._tiers import DEFAULT_TIER, TIERS, TierDefaults, tier_defaults
 from paved.sdk._tracing import (
     JsonLogFormatter,
     LinksInterceptor,
@@ -53,18 +59,15 @@ __all__ = [
     "CALL_SITE_HEADER",
     "DEFAULT_MAX_PAYLOAD_BYTES",
     "DEFAULT_TIER",
-    "NAMESPACE_TIERS",
     "NAME_PATTERN",
-    "REGISTRY",
     "TEMPORAL_PAYLOAD_LIMIT",
-    "TIER_DEFAULTS",
+    "TIERS",
     "CallSite",
     "CallSiteInterceptor",
     "ChainCodec",
     "JsonLogFormatter",
     "LinksInterceptor",
     "Placement",
-    "Registry",
     "RuntimeEnv",
     "SizeLimitCodec",
     "TierDefaults",
@@ -77,17 +80,24 @@ __all__ = [
     "default_activity_queue",
     "default_codec",
     "default_workflow_queue",
+    "definitions",
     "did_you_mean",
     "execute_activity",
     "find_call_site",
     "physical_namespace",
     "placement_of",
+    "placements",
+    "project_scope",
+    "register",
+    "registry_scope",
     "render_links",
     "server_span",
     "setup_logging",
     "setup_tracing",
     "start_activity",
     "state_dir",
+    "tier_defaults",
+    "tier_of",
     "tracing_enabled",
     "unknown_namespace",
     "workflow",

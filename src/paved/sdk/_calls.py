@@ -3,96 +3,40 @@
 ``paved.execute_activity(render, req)`` is ``workflow.execute_activity`` with the
 task queue taken from the activity's placement and timeouts and a retry policy
 taken from its tier (0 = critical ... 3 = best effort); every default can be
-overridden per call. Deterministic: it reads only the decorated function and a
-module-level table, so it is safe inside the workflow sandbox.
+overridden per call. Deterministic: it reads only the decorated function's
+placement, which recorded its namespace's tier from the project's ``paved.yaml``
+when the decorator ran (see :mod:`paved.sdk._tiers`), so the same code issues
+the same commands under ``paved worker run``, a plain temporalio Worker and the
+Replayer. A namespace without a known tier is an error naming it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow as t_workflow
-from temporalio.common import RetryPolicy
 
-from paved.sdk import _decorators as decorators
-
-
-@dataclass(frozen=True)
-class TierDefaults:
-    """Default activity options for a tier."""
-
-    start_to_close: timedelta
-    schedule_to_close: timedelta | None
-    heartbeat: timedelta | None
-    retry: RetryPolicy
+from paved.sdk import _placement as placements
+from paved.sdk import _tiers as tiers
 
 
-TIER_DEFAULTS: dict[int, TierDefaults] = {
-    # Tier 0: user-facing and critical. Retry for a long time, quickly at first.
-    0: TierDefaults(
-        start_to_close=timedelta(minutes=5),
-        schedule_to_close=timedelta(hours=24),
-        heartbeat=None,
-        retry=RetryPolicy(
-            initial_interval=timedelta(milliseconds=200),
-            backoff_coefficient=2.0,
-            maximum_interval=timedelta(seconds=30),
-        ),
-    ),
-    1: TierDefaults(
-        start_to_close=timedelta(minutes=5),
-        schedule_to_close=timedelta(hours=6),
-        heartbeat=None,
-        retry=RetryPolicy(
-            initial_interval=timedelta(milliseconds=500),
-            backoff_coefficient=2.0,
-            maximum_interval=timedelta(minutes=1),
-        ),
-    ),
-    2: TierDefaults(
-        start_to_close=timedelta(minutes=10),
-        schedule_to_close=timedelta(hours=2),
-        heartbeat=None,
-        retry=RetryPolicy(
-            initial_interval=timedelta(seconds=1),
-            backoff_coefficient=2.0,
-            maximum_interval=timedelta(minutes=2),
-            maximum_attempts=50,
-        ),
-    ),
-    # Tier 3: best effort; give up after a handful of attempts.
-    3: TierDefaults(
-        start_to_close=timedelta(minutes=10),
-        schedule_to_close=timedelta(minutes=30),
-        heartbeat=None,
-        retry=RetryPolicy(
-            initial_interval=timedelta(seconds=2),
-            backoff_coefficient=2.0,
-            maximum_interval=timedelta(minutes=5),
-            maximum_attempts=5,
-        ),
-    ),
-}
-DEFAULT_TIER = 2
+def tier_of(obj: Any) -> int:
+    """The tier whose defaults a Paved workflow or activity gets (see :mod:`paved.sdk._tiers`).
 
-# Filled by the managed worker from the specs (logical namespace -> tier). The
-# worker passes ``paved`` through the sandbox, so workflows see this table.
-NAMESPACE_TIERS: dict[str, int] = {}
-
-
-def tier_for(placement: decorators.Placement) -> int:
-    if placement.tier is not None:
-        return placement.tier
-    return NAMESPACE_TIERS.get(placement.namespace, DEFAULT_TIER)
+    Raises:
+        DefinitionError: ``PAVED-TIER-MISSING``, naming the namespace, when the
+            decorator gave no ``tier=`` and no ``paved.yaml`` above the code
+            declares the namespace.
+    """
+    placement = obj if isinstance(obj, placements.Placement) else placements.placement_of(obj)
+    return placement.effective_tier
 
 
 def activity_options(fn: Callable[..., Any], **overrides: Any) -> dict[str, Any]:
     """The keyword arguments ``paved.execute_activity`` passes to temporalio."""
-    placement = decorators.placement_of(fn)
-    d = TIER_DEFAULTS[tier_for(placement)]
+    placement = placements.placement_of(fn)
+    d = tiers.tier_defaults(placement.effective_tier)
     opts: dict[str, Any] = {
         "task_queue": placement.task_queue,
         "start_to_close_timeout": d.start_to_close,

@@ -9,13 +9,7 @@ from paved.specs._clusters import (
     TemporalEndpoint,
     cluster_for,
 )
-from paved.specs._defaults import (
-    DEFAULT_RETENTION,
-    DEFAULT_TIER,
-    TIERS,
-    WORKER_HTTP_PORT,
-    WORKER_UID,
-)
+from paved.specs._defaults import DEFAULT_RETENTION, WORKER_HTTP_PORT, WORKER_UID
 from paved.specs._model import (
     SPEC_VERSION,
     NamespaceConfig,
@@ -43,11 +37,9 @@ from paved.specs._yamlio import dump, load_model
 
 __all__ = [
     "DEFAULT_RETENTION",
-    "DEFAULT_TIER",
     "PROJECT_FILE",
     "SPEC_FILES",
     "SPEC_VERSION",
-    "TIERS",
     "WORKER_HTTP_PORT",
     "WORKER_UID",
     "AutoscalerConfig",

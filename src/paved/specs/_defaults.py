@@ -2,17 +2,15 @@
 
 ``paved.yaml`` falls back to these (``NamespaceConfig``), ``paved new worker``
 offers them, the operator's manifests and the scaffolded Dockerfile agree on
-the worker image's port and user through them. The name rule lives one layer
-down, with the decorators that enforce it first (``paved.sdk``).
+the worker image's port and user through them. The name rule and the tiers
+(``DEFAULT_TIER``, ``TIERS``) live one layer down, in ``paved.sdk``, because the
+decorators use them first.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-# A namespace's tier when paved.yaml does not give one: 0 critical .. 3 best effort.
-DEFAULT_TIER: Final = 2
-TIERS: Final = (0, 1, 2, 3)
 # A namespace's history retention when paved.yaml does not give one.
 DEFAULT_RETENTION: Final = "7d"
 

@@ -42,7 +42,7 @@ class NamespaceConfig(_Strict):
     """A logical namespace as written in ``paved.yaml``."""
 
     owner: str = Field(min_length=1)
-    tier: int = Field(default=defaults.DEFAULT_TIER, ge=min(defaults.TIERS), le=max(defaults.TIERS))
+    tier: int = Field(default=sdk.DEFAULT_TIER, ge=min(sdk.TIERS), le=max(sdk.TIERS))
     retention: str | int = defaults.DEFAULT_RETENTION
     regions: list[str] | None = None
     environments: list[str] | None = None
@@ -229,7 +229,7 @@ class PhysicalNamespace(_Strict):
 class NamespaceSpec(_Strict):
     name: str = Field(pattern=_NAME)
     owner: str
-    tier: int = Field(ge=0, le=3)
+    tier: int = Field(ge=min(sdk.TIERS), le=max(sdk.TIERS))
     retention_days: int = Field(ge=1)
     regions: list[str]
     environments: list[str]

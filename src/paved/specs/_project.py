@@ -100,12 +100,12 @@ class Project:
         root = str(self.root)
         if root not in sys.path:
             sys.path.insert(0, root)
-        with sdk.REGISTRY.project_scope(self.config.namespaces, self.config.packages):
+        with sdk.project_scope(self.config.namespaces, self.config.packages):
             self._import_packages()
         prefixes = tuple(self.config.packages)
         return [
             p
-            for p in sdk.REGISTRY.placements()
+            for p in sdk.placements()
             if p.module in prefixes or p.module.startswith(tuple(x + "." for x in prefixes))
         ]
 

@@ -84,7 +84,7 @@ def bootstrap(project: specs.Project, name: str) -> Bootstrap:
     root = str(project.root)
     if root not in sys.path:
         sys.path.insert(0, root)
-    with sdk.REGISTRY.project_scope(project.config.namespaces, project.config.packages):
+    with sdk.project_scope(project.config.namespaces, project.config.packages):
         for module in spec.modules:
             try:
                 importlib.import_module(module)
@@ -98,18 +98,38 @@ def bootstrap(project: specs.Project, name: str) -> Bootstrap:
         spec=spec, namespace=loaded.namespace(spec.namespace), build_id=build_id(project)
     )
     for q in spec.queues:
-        boot.workflows[q.name] = _resolve(name, "workflow", q.workflows, sdk.REGISTRY.workflows)
-        boot.activities[q.name] = _resolve(name, "activity", q.activities, sdk.REGISTRY.activities)
+        boot.workflows[q.name] = _resolve(name, "workflow", q.workflows)
+        boot.activities[q.name] = _resolve(name, "activity", q.activities)
+    _check_tiers(boot)
     return boot
 
 
-def _resolve(
-    worker: str, kind: str, names: list[str], table: dict[str, tuple[Any, Any]]
-) -> list[Any]:
+def _check_tiers(boot: Bootstrap) -> None:
+    """The code must read the specs' tier for its namespace (the same paved.yaml), or say why not.
+
+    Workflows compute their activities' timeouts and retries from the tier the
+    decorators read next to the code; refuse to start rather than run with another.
+    """
+    for objs in [*boot.workflows.values(), *boot.activities.values()]:
+        for obj in objs:
+            p = sdk.placement_of(obj)
+            if p.tier is not None or p.namespace != boot.namespace.name:
+                continue
+            if p.namespace_tier != boot.namespace.tier:
+                read = sdk.tier_of(p)  # PAVED-TIER-MISSING when the code found no tier
+                raise ProjectError(
+                    f"worker {boot.spec.name!r}: {p.kind} {p.name!r} reads tier {read} for namespace "
+                    f"{p.namespace!r} from {p.project_file}, the specs say tier {boot.namespace.tier}",
+                    code="PAVED-WORKER-TIER",
+                    fix="run `paved gen` and commit specs/ (the specs are older than paved.yaml)",
+                )
+
+
+def _resolve(worker: str, kind: str, names: list[str]) -> list[Any]:
     """The decorated objects behind ``names``; a name the code lost is an error at start."""
     out = []
     for type_name in names:
-        entry = table.get(type_name)
+        entry = sdk.definitions(kind).get(type_name)
         if entry is None:
             raise ProjectError(
                 f"worker {worker!r}: {kind} {type_name!r} is in the specs but not in the code",
@@ -177,7 +197,6 @@ def build_workers(client: Client, boot: Bootstrap, *, identity: str | None = Non
 async def connect_for(
     project: specs.Project, boot: Bootstrap, env: sdk.RuntimeEnv, runtime: Runtime | None
 ) -> Client:
-    sdk.NAMESPACE_TIERS[boot.namespace.name] = boot.namespace.tier
     codec = sdk.default_codec(boot.namespace.name, project.state_dir)
     extra: dict[str, Any] = {}
     if runtime is not None:

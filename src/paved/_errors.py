@@ -107,6 +107,8 @@ CATALOGUE: Final[Mapping[str, str]] = MappingProxyType(
         "PAVED-PROJECT-IMPORT": "a package listed in paved.yaml cannot be imported",
         "PAVED-PROJECT-MISSING": "no paved.yaml where the command looked",
         "PAVED-PROJECT-NO-NAMESPACE": "the specs have no namespace of that name",
+        "PAVED-PROJECT-NO-ROUTE": "a logical namespace has no physical namespace in this region and environment",
+        "PAVED-CLUSTER-API-KEY": "the environment variable holding a cluster's Temporal API key is not set",
         "PAVED-PROJECT-NO-POLICY": "the codec server has no policy, or the policy no local developer",
         "PAVED-PROJECT-NO-WORKER": "the specs have no worker of that name",
         "PAVED-PROJECT-SCHEMA": "a YAML file does not match its schema (file:line of the key)",
@@ -160,8 +162,24 @@ CATALOGUE: Final[Mapping[str, str]] = MappingProxyType(
         "PAVED-SETUP-SEARCH-ATTRIBUTE": "one search attribute name has two types in two namespaces",
         "PAVED-SETUP-TLS": "a TLS file for the upstream cannot be read",
         "PAVED-SETUP-UNHEALTHY": "a process of paved dev exited or did not become healthy",
-        # The operator
+        # Durable agents (DefinitionError)
+        "PAVED-AGENTS-NOT-DURABLE": "a Pydantic AI agent without the TemporalDurability capability",
+        "PAVED-AGENTS-ONE-FRAMEWORK": "one worker hosts agents of two frameworks (each needs its own converter)",
+        "PAVED-AGENTS-OPTION": "llm_worker got an option it does not know",
+        "PAVED-AGENTS-TIER": "llm_worker tier= is not 0, 1, 2 or 3",
+        # The operator (OperatorError, TerminalError)
         "PAVED-OPERATOR": "the operator could not reconcile an object (retried)",
+        "PAVED-OPERATOR-DELETE-GUARD": "a namespace changed since it was read; not deleted",
+        "PAVED-OPERATOR-FENCED": "a newer lease holder wrote the object; this operator lost its lease",
+        "PAVED-OPERATOR-LEASE": "another operator holds the lease",
+        "PAVED-OPERATOR-POLICY": "the policy after the change would be invalid (not written)",
+        "PAVED-OPERATOR-POLICY-OWNER": "the policy file was not written by this operator (not overwritten)",
+        "PAVED-OPERATOR-SA-TYPE": "a search attribute's type differs between Temporal and the specs",
+        "PAVED-OPERATOR-TEMPORAL": "a Temporal API call of the operator failed",
         "PAVED-OPERATOR-TERMINAL": "a failure retrying cannot fix (retried only when the spec changes)",
+        # Kubernetes (KubeError)
+        "PAVED-K8S": "a Kubernetes API call failed",
+        "PAVED-K8S-SECRET-MISSING": "the Secret with a worker's API key does not exist in the cluster",
+        "PAVED-K8S-UNREACHABLE": "the Kubernetes API server is unreachable",
     }
 )

@@ -57,14 +57,15 @@ async def workers(
 ) -> AsyncIterator[dict[str, Client]]:
     """Run the example's workers ``names`` on physical ``namespace``; yields their clients."""
     import_example()
-    sdk.NAMESPACE_TIERS["research"] = 1
+    # The namespace's tier (1) comes from examples/research-agent/paved.yaml,
+    # which the decorators read next to the code.
     clients: dict[str, Client] = {}
     running: list[Worker] = []
     by_queue: dict[tuple[str, str], tuple[list[Any], list[Any]]] = {}
-    for p, obj in sdk.REGISTRY.workflows.values():
+    for p, obj in sdk.definitions("workflow").values():
         if p.namespace == "research" and p.worker in names:
             by_queue.setdefault((p.worker, p.task_queue), ([], []))[0].append(obj)
-    for p, obj in sdk.REGISTRY.activities.values():
+    for p, obj in sdk.definitions("activity").values():
         if p.namespace == "research" and p.worker in names:
             by_queue.setdefault((p.worker, p.task_queue), ([], []))[1].append(obj)
     async with contextlib.AsyncExitStack() as stack:

@@ -112,10 +112,7 @@ class LLM:
 
     def options(self) -> dict[str, Any]:
         """Activity options of a model call: queue, the tier's timeouts and retries, overrides."""
-        tier = self.tier
-        if tier is None:
-            tier = sdk.NAMESPACE_TIERS.get(self.namespace, sdk.DEFAULT_TIER)
-        d = MODEL_TIERS[tier]
+        d = MODEL_TIERS[sdk.resolve_tier(self.namespace, self.source, self.tier)]
         opts: dict[str, Any] = {
             "task_queue": self.task_queue,
             "start_to_close_timeout": d.start_to_close,
@@ -200,7 +197,7 @@ def llm_worker(
 def _check_names(where: str, namespace: str, worker: str, queue: str) -> None:
     import re
 
-    name_re = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+    name_re = re.compile(sdk.NAME_PATTERN)
     if not name_re.match(namespace):
         raise DefinitionError(
             f"{where}: llm_worker namespace={namespace!r} is not a valid logical namespace name",
@@ -227,4 +224,4 @@ def register(placement: sdk.Placement, obj: Any) -> None:
 
     if t_workflow.unsafe.in_sandbox():
         return
-    sdk.REGISTRY.add(placement, obj)
+    sdk.register(placement, obj)

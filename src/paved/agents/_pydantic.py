@@ -64,10 +64,7 @@ class PydanticAgents:
         runtimes.RUNTIMES.add(self)
 
     def _tool_config(self) -> ActivityConfig:
-        tier = self.tools_tier
-        if tier is None:
-            tier = sdk.NAMESPACE_TIERS.get(self.namespace, sdk.DEFAULT_TIER)
-        d = sdk.TIER_DEFAULTS[tier]
+        d = sdk.tier_defaults(sdk.resolve_tier(self.namespace, self._source, self.tools_tier))
         return ActivityConfig(
             task_queue=self.tools_queue,
             start_to_close_timeout=self.tool_timeout or d.start_to_close,

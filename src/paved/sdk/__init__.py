@@ -43,7 +43,7 @@ from paved.sdk._registry import (
     registry_scope,
     unknown_namespace,
 )
-from paved.sdk._tiers import DEFAULT_TIER, TIERS, TierDefaults, tier_defaults
+from paved.sdk._tiers import DEFAULT_TIER, TIERS, TierDefaults, resolve_tier, tier_defaults
 from paved.sdk._tracing import (
     JsonLogFormatter,
     LinksInterceptor,
@@ -91,6 +91,7 @@ __all__ = [
     "register",
     "registry_scope",
     "render_links",
+    "resolve_tier",
     "server_span",
     "setup_logging",
     "setup_tracing",

@@ -147,6 +147,35 @@ def namespace_tier(namespace: str, project_file: Path | None) -> int | None:
     return _tiers_in(str(project_file), st.st_mtime_ns, st.st_size).get(namespace)
 
 
+def resolve_tier(namespace: str, source: str, tier: int | None = None) -> int:
+    """``tier`` if given, else the tier of ``namespace`` in the ``paved.yaml`` above ``source``.
+
+    For tier-dependent options of things that are not decorated (an agent
+    framework's activities declared at ``source``, ``"file:line"`` or a path).
+
+    Raises:
+        DefinitionError: ``PAVED-TIER-MISSING``, naming the namespace.
+    """
+    if tier is not None:
+        return tier
+    from temporalio import workflow as t_workflow
+
+    path = source.rsplit(":", 1)[0] if not os.path.exists(source) else source
+    found: Path | None = None
+    ns_tier: int | None = None
+    if os.path.exists(path):
+        if t_workflow.unsafe.in_sandbox():
+            with t_workflow.unsafe.sandbox_unrestricted():
+                found = project_file_for(path)
+                ns_tier = namespace_tier(namespace, found)
+        else:
+            found = project_file_for(path)
+            ns_tier = namespace_tier(namespace, found)
+    if ns_tier is None:
+        raise missing_tier("call", "", namespace, source, str(found or ""))
+    return ns_tier
+
+
 def missing_tier(
     kind: str, name: str, namespace: str, source: str, project_file: str
 ) -> DefinitionError:
@@ -156,8 +185,9 @@ def missing_tier(
         if project_file
         else f"no {PROJECT_FILE} was found above {source.rsplit(':', 1)[0]}"
     )
+    what = f"{kind} {name!r}" if name else kind
     return DefinitionError(
-        f"{source}: {kind} {name!r} is in namespace {namespace!r}, which has no tier: {where}",
+        f"{source}: {what} is in namespace {namespace!r}, which has no tier: {where}",
         code="PAVED-TIER-MISSING",
         fix=f"declare `{namespace}:` under `namespaces:` in the project's {PROJECT_FILE} "
         f"(tier defaults to {DEFAULT_TIER}) and import the code from inside the project, "

@@ -25,13 +25,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,7 +41,8 @@ from typing import Any
 import aiohttp
 from temporalio.client import Client
 
-from paved.dev import DevServer, ensure_namespaces, free_port, wait_for_port
+from paved.dev import ensure_namespaces, free_port, wait_for_port
+from paved.testing import ProjectProcesses, start_server
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECT = REPO / "examples" / "imagegen"
@@ -53,102 +51,54 @@ ENVIRONMENT = "bench"
 PHYSICAL = f"imagegen-{ENVIRONMENT}-local"
 
 
-@dataclass
-class Processes:
-    tmp: Path
-    address: str
+@dataclass(kw_only=True)
+class Processes(ProjectProcesses):
+    """The example's processes (``paved.testing.ProjectProcesses``) plus its GPU service and front end."""
+
+    project: Path = PROJECT
+    environment: str = ENVIRONMENT
     capacity: int
     failure_rate: float
     min_delay_ms: float
     max_delay_ms: float
     gpu_port: int = field(default_factory=free_port)
     frontend_port: int = field(default_factory=free_port)
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    key: str = field(default_factory=lambda: base64.b64encode(os.urandom(32)).decode())
 
     @property
     def blob_dir(self) -> Path:
-        return self.tmp / "images"
+        return self.log_dir / "images"
 
     def env(self) -> dict[str, str]:
-        env = dict(os.environ)
+        env = super().env()
         env.update(
-            PAVED_ADDRESS=self.address,
-            PAVED_ENV=ENVIRONMENT,
-            PAVED_REGION="local",
             PAVED_NAMESPACE=PHYSICAL,  # an environment the specs do not declare
-            PAVED_PROJECT=str(PROJECT),
-            PAVED_KEYS_IMAGEGEN=f"bench:{self.key}",
-            PYTHONPATH=os.pathsep.join([str(PROJECT), env.get("PYTHONPATH", "")]),
             IMAGEGEN_GPU_URL=f"http://127.0.0.1:{self.gpu_port}",
             IMAGEGEN_BLOB_DIR=str(self.blob_dir),
         )
         return env
 
-    def spawn(self, name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
-        with open(self.tmp / f"{name}.log", "ab") as log:
-            p = subprocess.Popen(
-                cmd,
-                cwd=PROJECT,
-                env=self.env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        self.procs.append(p)
-        return p
-
     def start(self) -> None:
         gpu = self.spawn(
             "gpu",
             [
-                sys.executable,
-                "-m",
-                "imagegen.gpu",
-                "--port",
-                str(self.gpu_port),
-                "--capacity",
-                str(self.capacity),
-                "--failure-rate",
-                str(self.failure_rate),
-                "--min-delay-ms",
-                str(self.min_delay_ms),
-                "--max-delay-ms",
-                str(self.max_delay_ms),
+                *(sys.executable, "-m", "imagegen.gpu", "--port", str(self.gpu_port)),
+                *("--capacity", str(self.capacity), "--failure-rate", str(self.failure_rate)),
+                *(
+                    "--min-delay-ms",
+                    str(self.min_delay_ms),
+                    "--max-delay-ms",
+                    str(self.max_delay_ms),
+                ),
             ],
         )
         for w in ("imagegen-worker", "imagegen-gpu"):
-            self.spawn(
-                w,
-                [
-                    str(PAVED),
-                    "worker",
-                    "run",
-                    w,
-                    "--project",
-                    str(PROJECT),
-                    "--http-port",
-                    "-1",
-                    "--log-level",
-                    "ERROR",
-                ],
-            )
+            self.start_worker(w, log_level="ERROR")
         fe = self.spawn(
             "frontend",
             [sys.executable, "-m", "imagegen.frontend", "--port", str(self.frontend_port)],
         )
         wait_for_port(self.gpu_port, timeout=30, proc=gpu)
         wait_for_port(self.frontend_port, timeout=30, proc=fe)
-
-    def stop(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -306,30 +256,36 @@ def fmt(v: Any, unit: str = "") -> str:
 
 async def main_async(a: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="paved-bench-burst-"))
-    server = None
-    address = a.address
-    if address is None:
-        server = DevServer(db_file=tmp / "temporal.db", namespaces=[PHYSICAL]).start()
-        address = server.address
-    procs = Processes(tmp, address, a.capacity, a.failure_rate, a.min_delay_ms, a.max_delay_ms)
-    try:
-        client = await Client.connect(address, namespace=PHYSICAL)
-        await ensure_namespaces(client, [PHYSICAL])
-        procs.start()
-        conn = aiohttp.TCPConnector(limit=0)
-        async with aiohttp.ClientSession(
-            connector=conn, timeout=aiohttp.ClientTimeout(total=120)
-        ) as http:
-            # Warm up both paths (imports, connections, workflow cache) outside the measurement.
-            await run_paved(http, procs, client, 5, 60)
-            print(f"baseline: {a.requests} concurrent synchronous requests ...", flush=True)
-            baseline = await run_baseline(http, procs, a.requests)
-            print(f"paved:    {a.requests} concurrent requests through workflows ...", flush=True)
-            paved_r = await run_paved(http, procs, client, a.requests, a.timeout)
-    finally:
-        procs.stop()
-        if server is not None:
-            server.stop()
+    with contextlib.ExitStack() as stack:
+        address = a.address
+        if address is None:
+            address = stack.enter_context(start_server(tmp / "temporal")).address
+        procs = Processes(
+            address=address,
+            log_dir=tmp,
+            capacity=a.capacity,
+            failure_rate=a.failure_rate,
+            min_delay_ms=a.min_delay_ms,
+            max_delay_ms=a.max_delay_ms,
+        )
+        stack.callback(procs.stop)
+        return await _run(a, procs, address)
+
+
+async def _run(a: argparse.Namespace, procs: Processes, address: str) -> dict[str, Any]:
+    client = await Client.connect(address, namespace=PHYSICAL)
+    await ensure_namespaces(client, [PHYSICAL])
+    procs.start()
+    conn = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(
+        connector=conn, timeout=aiohttp.ClientTimeout(total=120)
+    ) as http:
+        # Warm up both paths (imports, connections, workflow cache) outside the measurement.
+        await run_paved(http, procs, client, 5, 60)
+        print(f"baseline: {a.requests} concurrent synchronous requests ...", flush=True)
+        baseline = await run_baseline(http, procs, a.requests)
+        print(f"paved:    {a.requests} concurrent requests through workflows ...", flush=True)
+        paved_r = await run_paved(http, procs, client, a.requests, a.timeout)
     return {
         "benchmark": "burst",
         "when": datetime.now().isoformat(timespec="seconds"),
@@ -342,7 +298,7 @@ async def main_async(a: argparse.Namespace) -> dict[str, Any]:
         },
         "baseline": baseline,
         "paved": paved_r,
-        "logs": str(tmp),
+        "logs": str(procs.log_dir),
     }
 
 

@@ -1,7 +1,10 @@
 """Shared fixtures: a real Temporal dev server for the whole session.
 
-Every test that needs Temporal talks to this server (never a mock). Tests that
-kill the server start their own with ``DevServer`` directly.
+The server is ``paved.testing``'s (the pytest plugin Paved ships to product
+teams): ``paved_server`` starts it once, on free ports; ``dev_server`` is its
+``DevServer`` under the name Paved's own tests use. Every test that needs
+Temporal talks to this server (never a mock). Tests that kill the server start
+their own with ``DevServer`` directly.
 """
 
 from __future__ import annotations
@@ -14,21 +17,22 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from paved.dev import DevServer, ensure_namespaces
+from paved.dev import DevServer, ensure_namespaces, free_port
+from paved.testing import PavedServer, ServerOptions
 
 os.environ.setdefault("PAVED_LOG_LEVEL", "WARNING")
 
 
 @pytest.fixture(scope="session")
-def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+def paved_server_options() -> ServerOptions:
+    """Paved's own tests search on ``PavedMarker`` (the plugin's fixture reads this)."""
+    return ServerOptions(search_attributes={"PavedMarker": "Keyword"})
+
+
+@pytest.fixture(scope="session")
+def dev_server(paved_server: PavedServer) -> DevServer:
     """One real ``temporal server start-dev`` (SQLite, WAL) for the session."""
-    d = tmp_path_factory.mktemp("temporal")
-    server = DevServer(db_file=d / "temporal.db", search_attributes={"PavedMarker": "Keyword"})
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    return paved_server.server
 
 
 @pytest.fixture(scope="session")
@@ -82,8 +86,6 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     import socket
     import subprocess
     import time
-
-    from paved._net import free_port
 
     def answers(port: int) -> bool:
         try:

@@ -19,8 +19,7 @@ from aiohttp import web
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from paved import agents
-from paved._net import free_port
-from paved.dev import DevServer, ensure_namespaces
+from paved.dev import DevServer, ensure_namespaces, free_port
 from tests.agents import harness
 
 ALL = ["research", "research-tools", "llm", "research-pydantic", "llm-pydantic"]

@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from paved._errors import AuthError, ProjectError
+from paved import AuthError, ProjectError
 from paved.auth import (
     BAD_JWT,
     EXPIRED,

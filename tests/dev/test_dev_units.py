@@ -17,8 +17,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 from tests.conftest import unique_pkg, write_project
 
-from paved import codec, dashboard
-from paved._errors import RuntimeSetupError
+from paved import RuntimeSetupError, codec, dashboard
 from paved.auth import Policy, hash_api_key
 from paved.dev import DEV_PRINCIPAL, dev_access, free_port, temporal_binary
 

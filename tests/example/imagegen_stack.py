@@ -1,9 +1,9 @@
 """Run the imagegen example as real processes for the end-to-end and chaos tests.
 
-:class:`Stack` starts the fake GPU service, the front end and the two managed
-workers (``paved worker run``) as subprocesses against a given Temporal
-address and environment, exactly as ``paved dev`` would; tests kill and restart
-them by pid. With ``via_proxy`` a ``paved proxy`` subprocess sits in front of
+:class:`Stack` (a ``paved.testing.ProjectProcesses``) starts the fake GPU
+service, the front end and the two managed workers (``paved worker run``) as
+subprocesses against a given Temporal address and environment, exactly as
+``paved dev`` would; tests kill and restart them by name. With ``via_proxy`` a ``paved proxy`` subprocess sits in front of
 Temporal, as under ``paved dev``: every process connects to it with an API key
 of a test policy and ``PAVED_CODEC=off``, so the proxy alone encrypts. Helpers submit bursts through the front end (with idempotency
 keys, retrying while the platform is down) and count what completed in the
@@ -13,11 +13,7 @@ blob store and in Temporal's workflow list.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import os
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -31,6 +27,7 @@ from temporalio.client import Client
 
 from paved.auth import ROLES, new_api_key
 from paved.dev import free_port, wait_for_port
+from paved.testing import ProjectProcesses
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = REPO / "examples" / "imagegen"
@@ -38,12 +35,17 @@ PAVED = Path(sys.executable).parent / "paved"
 WORKERS = ("imagegen-worker", "imagegen-gpu")
 
 
-@dataclass
-class Stack:
-    """The example's processes, wired to one Temporal server and namespace."""
+@dataclass(kw_only=True)
+class Stack(ProjectProcesses):
+    """The example's processes, wired to one Temporal server and namespace.
 
-    address: str
+    Process handling (environment, spawn, logs, ``kill -9``, drain) is
+    ``paved.testing.ProjectProcesses``; this adds the example's own processes.
+    """
+
     tmp: Path
+    project: Path = PROJECT
+    log_dir: Path = Path()  # set to ``tmp`` below
     environment: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}")
     gpu_capacity: int = 8
     failure_rate: float = 0.1
@@ -51,11 +53,13 @@ class Stack:
     max_delay_ms: float = 150
     gpu_port: int = field(default_factory=free_port)
     frontend_port: int = field(default_factory=free_port)
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    key: str = field(default_factory=lambda: base64.b64encode(os.urandom(32)).decode())
     via_proxy: bool = False
     proxy_port: int = field(default_factory=free_port)
     api_key: str = ""
+
+    def __post_init__(self) -> None:
+        self.log_dir = self.tmp
+        super().__post_init__()
 
     @property
     def physical_namespace(self) -> str:
@@ -83,19 +87,10 @@ class Stack:
         return self.proxy_address if self.via_proxy else self.address
 
     def env(self) -> dict[str, str]:
-        env = dict(os.environ)
+        env = super().env()
         env.update(
-            PAVED_ADDRESS=self.address,
-            PAVED_ENV=self.environment,
-            PAVED_REGION="local",
             # An isolated environment the committed specs do not declare.
             PAVED_NAMESPACE=self.physical_namespace,
-            PAVED_PROJECT=str(PROJECT),
-            # Every process shares one key from the environment, so nothing
-            # is written to the repository's .paved/ and runs stay isolated.
-            PAVED_KEYS_IMAGEGEN=f"test:{self.key}",
-            PYTHONPATH=os.pathsep.join([str(PROJECT), env.get("PYTHONPATH", "")]),
-            PYTHONUNBUFFERED="1",
             IMAGEGEN_GPU_URL=self.gpu_url,
             IMAGEGEN_BLOB_DIR=str(self.blob_dir),
         )
@@ -116,7 +111,7 @@ class Stack:
         """
         self.tmp.mkdir(parents=True, exist_ok=True)
         if (self.tmp / "proxy.yaml").exists():
-            proc = self._spawn(
+            proc = self.spawn(
                 "proxy", [str(PAVED), "proxy", "--config", str(self.tmp / "proxy.yaml")]
             )
             wait_for_port(self.proxy_port, timeout=30, proc=proc)
@@ -142,67 +137,31 @@ class Stack:
             "encryption": {"enabled": True, "keys_file": "proxy-keys.json"},
         }  # fmt: skip
         (self.tmp / "proxy.yaml").write_text(yaml.safe_dump(config))
-        proc = self._spawn("proxy", [str(PAVED), "proxy", "--config", str(self.tmp / "proxy.yaml")])
+        proc = self.spawn("proxy", [str(PAVED), "proxy", "--config", str(self.tmp / "proxy.yaml")])
         wait_for_port(self.proxy_port, timeout=30, proc=proc)
 
-    def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        with open(self.tmp / f"{name}.log", "ab") as log:
-            proc = subprocess.Popen(
-                cmd,
-                cwd=PROJECT,
-                env=self.env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        self.procs[name] = proc
-        return proc
-
     def start_gpu(self) -> None:
-        proc = self._spawn(
+        proc = self.spawn(
             "gpu",
             [
-                sys.executable,
-                "-m",
-                "imagegen.gpu",
-                "--port",
-                str(self.gpu_port),
-                "--capacity",
-                str(self.gpu_capacity),
-                "--failure-rate",
-                str(self.failure_rate),
-                "--min-delay-ms",
-                str(self.min_delay_ms),
-                "--max-delay-ms",
-                str(self.max_delay_ms),
+                *(sys.executable, "-m", "imagegen.gpu", "--port", str(self.gpu_port)),
+                *("--capacity", str(self.gpu_capacity), "--failure-rate", str(self.failure_rate)),
+                *(
+                    "--min-delay-ms",
+                    str(self.min_delay_ms),
+                    "--max-delay-ms",
+                    str(self.max_delay_ms),
+                ),
             ],
         )
         wait_for_port(self.gpu_port, timeout=30, proc=proc)
 
     def start_frontend(self) -> None:
-        proc = self._spawn(
+        proc = self.spawn(
             "frontend",
             [sys.executable, "-m", "imagegen.frontend", "--port", str(self.frontend_port)],
         )
         wait_for_port(self.frontend_port, timeout=30, proc=proc)
-
-    def start_worker(self, name: str) -> None:
-        self._spawn(
-            name,
-            [
-                str(PAVED),
-                "worker",
-                "run",
-                name,
-                "--project",
-                str(PROJECT),
-                "--http-port",
-                "-1",
-                "--log-level",
-                "WARNING",
-            ],
-        )
 
     def start_all(self) -> None:
         if self.via_proxy:
@@ -212,31 +171,9 @@ class Stack:
             self.start_worker(w)
         self.start_frontend()
 
-    def kill(self, name: str) -> None:
-        """``kill -9``: no drain, no goodbye to Temporal."""
-        proc = self.procs[name]
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-
     def logs(self) -> str:
         """Tails of every log, for assertion messages."""
-        out = []
-        for p in sorted(self.tmp.glob("*.log")):
-            text = p.read_text(errors="replace")
-            out.append(f"--- {p.name}\n{text[-2000:]}")
-        return "\n".join(out)
+        return self.log_tails()
 
     def blob_keys(self) -> set[str]:
         if not self.blob_dir.exists():

@@ -182,7 +182,7 @@ async def test_deletion_guard_grace_open_workflows_and_undeprecate(
 
 
 async def test_unreachable_temporal_reports_per_object_and_deletes_nothing(tmp_path: Path) -> None:
-    from paved._net import free_port
+    from paved.dev import free_port
 
     root = write_project(
         tmp_path / "p", project_name(), {"a": {}, "b": {"search_attributes": {"K": "Int"}}}

@@ -23,7 +23,7 @@ from temporalio.api.workflowservice.v1 import (
     StartWorkflowExecutionRequest,
 )
 
-from paved._errors import ProjectError
+from paved import ProjectError
 from paved.proxy import ProxyServer, Upstream, all_methods
 
 WF = "/temporal.api.workflowservice.v1.WorkflowService/"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from paved._errors import ProjectError
+from paved import ProjectError
 from paved.specs import AutoscalerConfig, ProjectConfig, TemporalEndpoint, cluster_for
 
 

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import write_project
 
-from paved import dashboard, specs
-from paved._errors import ProjectError
+from paved import ProjectError, dashboard, specs
 from paved.proxy import ProxyConfig
 
 PROJECT = """\

@@ -148,7 +148,7 @@ async def test_health_and_metrics_endpoint(
 ) -> None:
     project, _ = rt_project
     env = paved.RuntimeEnv(address=dev_server.address)
-    from paved._net import free_port
+    from paved.dev import free_port
 
     port = free_port()
     ready, stop = asyncio.Event(), asyncio.Event()

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from paved._errors import PavedError
+from paved import _errors
 from paved.cli import _checks, _codec, _core, _new, _observe, _operator, _proxy
 
 
@@ -16,7 +16,7 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except PavedError as e:
+        except _errors.PavedError as e:
             click.secho(f"error: {e}", fg="red", err=True)
             sys.exit(2)
 

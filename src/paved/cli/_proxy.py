@@ -30,7 +30,7 @@ from paved.auth import Policy, hash_api_key, new_api_key
 @click.option("--listen", default=None, help="host:port to listen on (overrides the config file)")
 def proxy_cmd(config_path: str, listen: str | None) -> None:
     """Run the Paved proxy in front of Temporal (SIGHUP reloads the policy)."""
-    from paved.proxy._config import build_proxy
+    from paved.proxy import build_proxy
 
     server = build_proxy(config_path, listen=listen)
 

@@ -5,7 +5,13 @@
 ``ProxyConfig`` is the config file's schema and ``load_config``/``build_proxy`` turn it into a proxy.
 """
 
-from paved.proxy._config import EncryptionConfig, ProxyConfig, UpstreamConfig
+from paved.proxy._config import (
+    EncryptionConfig,
+    ProxyConfig,
+    UpstreamConfig,
+    build_proxy,
+    load_config,
+)
 from paved.proxy._context import ENVIRONMENT_HEADER, REGION_HEADER
 from paved.proxy._limits import Limiter, LimitRequest, LimitResult, MemoryLimiter, RedisLimiter
 from paved.proxy._methods import all_methods, unclassified
@@ -28,5 +34,7 @@ __all__ = [
     "UpstreamConfig",
     "Upstreams",
     "all_methods",
+    "build_proxy",
+    "load_config",
     "unclassified",
 ]

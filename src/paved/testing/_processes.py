@@ -37,7 +37,7 @@ class ProjectProcesses:
     Attributes:
         project: the project root (holding ``paved.yaml`` and ``specs/``).
         address: Temporal frontend (or proxy) the processes connect to.
-        logs: directory of the log files, ``<name>.log`` per process.
+        log_dir: directory of the log files, ``<name>.log`` per process.
         environment, region: select the physical namespaces.
         keys: ``{logical namespace: base64 key}`` shared by every process through
             ``PAVED_KEYS_<NS>``, so nothing is written to the project's ``.paved/``
@@ -47,7 +47,7 @@ class ProjectProcesses:
 
     project: Path
     address: str
-    logs: Path
+    log_dir: Path
     environment: str = "dev"
     region: str = "local"
     keys: dict[str, str] = field(default_factory=dict)
@@ -75,9 +75,9 @@ class ProjectProcesses:
         return env
 
     def spawn(self, name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
-        """Start ``cmd`` in the project directory as process ``name`` (log: ``logs/<name>.log``)."""
-        self.logs.mkdir(parents=True, exist_ok=True)
-        with open(self.logs / f"{name}.log", "ab") as log:
+        """Start ``cmd`` in the project directory as process ``name`` (log: ``<log_dir>/<name>.log``)."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_dir / f"{name}.log", "ab") as log:
             proc = subprocess.Popen(
                 cmd,
                 cwd=self.project,
@@ -121,7 +121,7 @@ class ProjectProcesses:
     def log_tails(self, chars: int = 2000) -> str:
         """The end of every log file, for assertion messages."""
         out = []
-        for p in sorted(self.logs.glob("*.log")):
+        for p in sorted(self.log_dir.glob("*.log")):
             text = p.read_text(errors="replace")
             out.append(f"--- {p.name}\n{text[-chars:]}")
         return "\n".join(out)

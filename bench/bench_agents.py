@@ -124,8 +124,7 @@ async def main() -> None:
     from temporalio.worker import Worker
     from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-    from paved._net import free_port
-    from paved.dev import DevServer, ensure_namespaces
+    from paved.dev import DevServer, ensure_namespaces, free_port
 
     k = args.tools
     model = agents.ScriptedModel(script(k))

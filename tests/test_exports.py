@@ -53,11 +53,14 @@ def test_all_is_exactly_the_sorted_public_names(package: str) -> None:
 
 PINNED = {
     "sdk": [
+        "CALL_SITE_HEADER",
         "DEFAULT_MAX_PAYLOAD_BYTES",
         "DEFAULT_TIER",
         "NAME_PATTERN",
         "TEMPORAL_PAYLOAD_LIMIT",
         "TIERS",
+        "CallSite",
+        "CallSiteInterceptor",
         "ChainCodec",
         "JsonLogFormatter",
         "LinksInterceptor",
@@ -76,6 +79,7 @@ PINNED = {
         "default_workflow_queue",
         "definitions",
         "execute_activity",
+        "find_call_site",
         "physical_namespace",
         "placement_of",
         "placements",

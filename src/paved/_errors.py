@@ -109,6 +109,7 @@ CATALOGUE: Final[Mapping[str, str]] = MappingProxyType(
         "PAVED-PROJECT-NO-NAMESPACE": "the specs have no namespace of that name",
         "PAVED-PROJECT-NO-ROUTE": "a logical namespace has no physical namespace in this region and environment",
         "PAVED-CLUSTER-API-KEY": "the environment variable holding a cluster's Temporal API key is not set",
+        "PAVED-CLUSTER-TLS": "a TLS file of a cluster cannot be read",
         "PAVED-PROJECT-NO-POLICY": "the codec server has no policy, or the policy no local developer",
         "PAVED-PROJECT-NO-WORKER": "the specs have no worker of that name",
         "PAVED-PROJECT-SCHEMA": "a YAML file does not match its schema (file:line of the key)",
@@ -162,6 +163,11 @@ CATALOGUE: Final[Mapping[str, str]] = MappingProxyType(
         "PAVED-SETUP-SEARCH-ATTRIBUTE": "one search attribute name has two types in two namespaces",
         "PAVED-SETUP-TLS": "a TLS file for the upstream cannot be read",
         "PAVED-SETUP-UNHEALTHY": "a process of paved dev exited or did not become healthy",
+        # CI checks: replay corpus and golden schemas
+        "PAVED-REPLAY-CORPUS": "a file in the replay corpus is not a corpus entry",
+        "PAVED-REPLAY-PLAINTEXT": "refusing to write a history with plaintext payloads to the corpus",
+        "PAVED-SCHEMA-EXCEPTION": "an accepted schema finding without a rule or a reason",
+        "PAVED-SCHEMA-MISSING": "no golden schemas to check against",
         # Durable agents (DefinitionError)
         "PAVED-AGENTS-NOT-DURABLE": "a Pydantic AI agent without the TemporalDurability capability",
         "PAVED-AGENTS-ONE-FRAMEWORK": "one worker hosts agents of two frameworks (each needs its own converter)",
@@ -169,6 +175,8 @@ CATALOGUE: Final[Mapping[str, str]] = MappingProxyType(
         "PAVED-AGENTS-TIER": "llm_worker tier= is not 0, 1, 2 or 3",
         # The operator (OperatorError, TerminalError)
         "PAVED-OPERATOR": "the operator could not reconcile an object (retried)",
+        "PAVED-OPERATOR-CLOUD": "a Temporal Cloud Operations API call failed",
+        "PAVED-OPERATOR-CLOUD-REGION": "a region or address that is not a Temporal Cloud region",
         "PAVED-OPERATOR-DELETE-GUARD": "a namespace changed since it was read; not deleted",
         "PAVED-OPERATOR-FENCED": "a newer lease holder wrote the object; this operator lost its lease",
         "PAVED-OPERATOR-LEASE": "another operator holds the lease",
@@ -179,6 +187,12 @@ CATALOGUE: Final[Mapping[str, str]] = MappingProxyType(
         "PAVED-OPERATOR-TERMINAL": "a failure retrying cannot fix (retried only when the spec changes)",
         # Kubernetes (KubeError)
         "PAVED-K8S": "a Kubernetes API call failed",
+        "PAVED-K8S-API": "the Kubernetes API server answered with an unexpected error (retried)",
+        "PAVED-K8S-CONFIG": "the kubeconfig of a cluster cannot be loaded",
+        "PAVED-K8S-CONFLICT": "another writer changed the Kubernetes object at the same time (retried)",
+        "PAVED-K8S-FORBIDDEN": "the operator's credentials may not do this in the cluster",
+        "PAVED-K8S-INVALID": "the API server refused a manifest",
+        "PAVED-K8S-NOT-FOUND": "a Kubernetes namespace or resource kind (CRD) does not exist",
         "PAVED-K8S-SECRET-MISSING": "the Secret with a worker's API key does not exist in the cluster",
         "PAVED-K8S-UNREACHABLE": "the Kubernetes API server is unreachable",
     }

@@ -30,9 +30,8 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from paved import agents, codec
-from paved._net import free_port
 from paved.auth import Policy, new_api_key
-from paved.dev import DevServer, ensure_namespaces
+from paved.dev import DevServer, ensure_namespaces, free_port
 from paved.proxy import ProxyServer, Upstream
 from paved.specs import Route, Routes
 from tests.agents import harness

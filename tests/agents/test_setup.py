@@ -6,8 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from paved import agents
-from paved._errors import DefinitionError
+from paved import DefinitionError, agents
 from tests.agents import harness
 
 

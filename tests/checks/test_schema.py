@@ -205,7 +205,7 @@ def test_exception_needs_a_reason(tmp_path: Path) -> None:
     (tmp_path / "exceptions.yaml").write_text(
         "exceptions:\n  - {rule: FIELD_REMOVED, type: Flow}\n"
     )
-    from paved._errors import ProjectError
+    from paved import ProjectError
 
     with pytest.raises(ProjectError, match="reason"):
         _schema_check.load_exceptions(tmp_path / "exceptions.yaml")

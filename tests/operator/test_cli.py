@@ -8,9 +8,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from paved._net import free_port
 from paved.cli import cli
-from paved.dev import DevServer
+from paved.dev import DevServer, free_port
 from paved.operator import status_lines
 
 from .helpers import project_name, write_project

@@ -116,7 +116,7 @@ async def test_running_proxy_picks_up_the_written_policy(
 
 @pytest.mark.parametrize("bad", ["teams: [", "principals: [{name: x, team: nowhere}]"])
 def test_bad_source_policy_is_reported_with_the_file(tmp_path: Path, bad: str) -> None:
-    from paved._errors import ProjectError
+    from paved import ProjectError
 
     root = write_project(tmp_path / "p", project_name(), {"orders": {}})
     (root / "policy.yaml").write_text(f"version: 1\n{bad}\n")

@@ -14,8 +14,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from paved._net import free_port
-from paved.dev import DevServer
+from paved.dev import DevServer, free_port
 from paved.operator import Operator, OperatorSettings
 from paved.specs import Project
 

@@ -32,7 +32,7 @@ from paved.auth import _decide
 from paved.auth import _model as model
 from paved.auth._decide import AccessRequest, Decision
 from paved.auth._principal import Principal
-from paved.specs import load_model
+from paved.specs import line_of, load_model
 
 # Codes users and tests match on.
 MISSING = "PAVED-AUTH-MISSING"
@@ -376,7 +376,7 @@ def _check_consistency(config: model.PolicyFile, path: Path | None) -> None:
             node = None
     lines = []
     for loc, msg in problems:
-        line = _line_of(node, loc)
+        line = line_of(node, loc)
         where = f"{path}:{line}" if path is not None and line else str(path or "<policy>")
         lines.append(f"{where}: {msg}")
     raise ProjectError(
@@ -384,21 +384,3 @@ def _check_consistency(config: model.PolicyFile, path: Path | None) -> None:
         code=POLICY,
         fix="correct the entries above",
     )
-
-
-def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
-    line = None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
-            if match is None:
-                return line
-            node = match
-        elif (
-            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
-        ):
-            node = node.value[part]
-        else:
-            return line
-        line = node.start_mark.line + 1
-    return line

@@ -31,6 +31,12 @@ from paved.checks._replay import (
     replay_project,
 )
 from paved.checks._report import describe, junit_xml, summary
+from paved.checks._schema import DEFAULT_DIR as SCHEMA_DIR
+from paved.checks._schema import EXCEPTIONS_FILE as SCHEMA_EXCEPTIONS_FILE
+from paved.checks._schema import generate as generate_schemas
+from paved.checks._schema import write as write_schemas
+from paved.checks._schema_check import check as check_schemas
+from paved.checks._schema_check import stale as stale_schemas
 from paved.checks._steps import Step, history_steps, shape_of
 
 __all__ = [
@@ -38,6 +44,8 @@ __all__ = [
     "DEMO_KEYS",
     "LINT_RULES",
     "RECORDER",
+    "SCHEMA_DIR",
+    "SCHEMA_EXCEPTIONS_FILE",
     "Divergence",
     "Entry",
     "Finding",
@@ -46,9 +54,11 @@ __all__ = [
     "RecordingRunner",
     "ReplayRun",
     "Step",
+    "check_schemas",
     "corpus_keyring",
     "describe",
     "format_finding",
+    "generate_schemas",
     "history_steps",
     "iter_corpus",
     "junit_xml",
@@ -65,6 +75,8 @@ __all__ = [
     "sandboxed_runner",
     "seal_history",
     "shape_of",
+    "stale_schemas",
     "summary",
     "write_entry",
+    "write_schemas",
 ]

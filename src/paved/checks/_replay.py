@@ -58,7 +58,7 @@ class ReplayRun:
 def project_workflows(project: specs.Project) -> list[type]:
     """Import the project's code; every workflow class it declares with ``@paved.workflow``."""
     names = {p.name for p in project.import_code() if p.kind == "workflow"}
-    return [cls for name, (_, cls) in sorted(sdk.REGISTRY.workflows.items()) if name in names]
+    return [cls for name, (_, cls) in sorted(sdk.definitions("workflow").items()) if name in names]
 
 
 def _outcome(

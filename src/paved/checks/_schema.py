@@ -122,11 +122,11 @@ def generate(project: specs.Project) -> dict[str, str]:
     files: dict[str, str] = {}
     surface: dict[str, Any] = {"golden": GOLDEN, "workflows": {}, "activities": act_names}
     for n in wf_names:
-        doc = workflow_doc(n, sdk.REGISTRY.workflows[n][1])
+        doc = workflow_doc(n, sdk.definitions("workflow")[n][1])
         files[f"workflows/{n}.json"] = _dump(doc)
         surface["workflows"][n] = {k: sorted(doc[k]) for k in ("signals", "queries", "updates")}
     for n in act_names:
-        files[f"activities/{n}.json"] = _dump(activity_doc(n, sdk.REGISTRY.activities[n][1]))
+        files[f"activities/{n}.json"] = _dump(activity_doc(n, sdk.definitions("activity")[n][1]))
     files["surface.json"] = _dump(surface)
     return files
 

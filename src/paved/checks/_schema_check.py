@@ -183,7 +183,7 @@ Types = tuple[list[Any], Any, dict[str, list[Any]]]
 
 
 def _types_of(kind: str, name: str) -> Types:
-    obj = (sdk.REGISTRY.workflows if kind == "workflow" else sdk.REGISTRY.activities)[name][1]
+    obj = sdk.definitions(kind)[name][1]
     return types_of(kind, obj)
 
 
@@ -369,7 +369,7 @@ def revalidate_corpus(project: specs.Project, corpus: Path) -> list[SchemaFindin
     E = EventType
     for entry in corpus_mod.iter_corpus(corpus):
         wf = entry.workflow_type
-        if wf not in sdk.REGISTRY.workflows:
+        if wf not in sdk.definitions("workflow"):
             continue
         params, result, handlers = _types_of("workflow", wf)
         scheduled: dict[int, str] = {}
@@ -395,13 +395,13 @@ def revalidate_corpus(project: specs.Project, corpus: Path) -> list[SchemaFindin
             elif ev.event_type == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
                 a2 = ev.activity_task_scheduled_event_attributes
                 scheduled[ev.event_id] = a2.activity_type.name
-                if a2.activity_type.name in sdk.REGISTRY.activities:
+                if a2.activity_type.name in sdk.definitions("activity"):
                     ap, _, _ = _types_of("activity", a2.activity_type.name)
                     checks.append((f"activity {a2.activity_type.name} input", a2.input, ap))
             elif ev.event_type == E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
                 a3 = ev.activity_task_completed_event_attributes
                 name = scheduled.get(a3.scheduled_event_id, "")
-                if name in sdk.REGISTRY.activities:
+                if name in sdk.definitions("activity"):
                     _, ar, _ = _types_of("activity", name)
                     checks.append((f"activity {name} output", a3.result, [ar]))
             for where, payloads, types in checks:

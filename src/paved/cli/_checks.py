@@ -176,23 +176,23 @@ def schema_gen(project_dir: str | None, directory: str | None) -> None:
     Run it after `paved schema check` passes (or after accepting a finding in
     schemas/exceptions.yaml), so the goldens follow the code.
     """
-    from paved.checks import _schema, _schema_check
+    from paved import checks
 
     project = _project(project_dir)
-    target = Path(directory) if directory else project.root / _schema.DEFAULT_DIR
+    target = Path(directory) if directory else project.root / checks.SCHEMA_DIR
     if target.is_dir():
-        breaking = [f for f in _schema_check.check(project, target) if f.accepted is None]
+        breaking = [f for f in checks.check_schemas(project, target) if f.accepted is None]
         if breaking:
             for f in breaking:
                 click.secho(f.format(), fg="red")
             click.secho(
                 "refusing to overwrite the goldens with a breaking change: fix the code, or accept "
-                f"each finding with a reason in {target / _schema.EXCEPTIONS_FILE}",
+                f"each finding with a reason in {target / checks.SCHEMA_EXCEPTIONS_FILE}",
                 fg="red",
                 err=True,
             )
             sys.exit(1)
-    written = _schema.write(project, target, _schema.generate(project))
+    written = checks.write_schemas(project, target, checks.generate_schemas(project))
     for p in written:
         click.echo(f"wrote {p.relative_to(project.root) if p.is_relative_to(project.root) else p}")
     click.echo(f"schemas: {len(written)} files changed in {target}")
@@ -217,15 +217,14 @@ def schema_check(project_dir: str | None, directory: str | None, corpus: str | N
 
 def run_schema_check(project: specs.Project, directory: str | None, corpus: str | None) -> int:
     from paved import checks
-    from paved.checks import _schema, _schema_check
 
-    target = Path(directory) if directory else project.root / _schema.DEFAULT_DIR
+    target = Path(directory) if directory else project.root / checks.SCHEMA_DIR
     replay_dir = Path(corpus) if corpus else project.root / checks.DEFAULT_CORPUS
-    findings = _schema_check.check(project, target, replay_dir)
+    findings = checks.check_schemas(project, target, replay_dir)
     breaking = [f for f in findings if f.accepted is None]
     for f in findings:
         click.secho(f.format(), fg="yellow" if f.accepted else "red")
-    stale = _schema_check.stale(project, target) if not breaking else []
+    stale = checks.stale_schemas(project, target) if not breaking else []
     if stale:
         click.echo(
             f"goldens differ from the code (compatible): run `paved schema gen`: {', '.join(stale)}"

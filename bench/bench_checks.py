@@ -138,7 +138,6 @@ async def replay_rounds(entries: list[Any], ring: Any, rounds: int) -> list[dict
     from temporalio.worker import Replayer
 
     from paved import checks, codec, sdk
-    from paved.checks import _recorder
     from paved.specs import Project
 
     workflows = checks.project_workflows(Project.load(EXAMPLE))
@@ -154,7 +153,7 @@ async def replay_rounds(entries: list[Any], ring: Any, rounds: int) -> list[dict
         replayer = Replayer(
             workflows=workflows,
             workflow_runner=__import__("temporalio.worker.workflow_sandbox", fromlist=["x"]).SandboxedWorkflowRunner(
-                restrictions=_recorder.sandboxed_runner().restrictions
+                restrictions=checks.sandboxed_runner().restrictions
             ),
             data_converter=sdk.data_converter(codec=codec.codec_for("imagegen", keyring=ring, offload=False)),
         )

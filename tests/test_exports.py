@@ -43,7 +43,11 @@ def _public(module: types.ModuleType) -> list[str]:
 def test_all_is_exactly_the_sorted_public_names(package: str) -> None:
     module = importlib.import_module(f"paved.{package}" if package else "paved")
     exported = list(module.__all__)
-    public = _public(module) + (["__version__"] if hasattr(module, "__version__") else [])
+    # A package may load some names lazily (PEP 562 `__getattr__`): resolve them first.
+    lazy = [n for n in exported if n not in vars(module) and hasattr(module, n)]
+    public = sorted(
+        {*_public(module), *lazy} | ({"__version__"} if hasattr(module, "__version__") else set())
+    )
     assert sorted(exported) == sorted(public), (
         f"paved.{package}: public but not in __all__: {sorted(set(public) - set(exported))}; "
         f"in __all__ but not defined: {sorted(set(exported) - set(public))}"

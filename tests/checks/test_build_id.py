@@ -27,9 +27,9 @@ async def test_build_id_in_identity_metrics_and_interceptor(
         assert "@ci-1234@" in str(cfg["identity"])
         interceptors = [i for i in cfg["interceptors"] if isinstance(i, sdk.CallSiteInterceptor)]
         assert interceptors and interceptors[0].build_id == "ci-1234"
-    from paved.worker import _http
+    from paved.worker import serve_http
 
-    runner, port = await _http.serve(boot, workers, 0, None)
+    runner, port = await serve_http(boot, workers, 0, None)
     try:
         async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}/metrics") as r:
             text = await r.text()

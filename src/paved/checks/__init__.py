@@ -4,6 +4,8 @@
 codec only). See docs/checks.md.
 """
 
+from paved.checks._check import CheckRun
+from paved.checks._check import run_all as run_checks
 from paved.checks._corpus import (
     DEMO_KEYS,
     Entry,
@@ -46,6 +48,7 @@ __all__ = [
     "RECORDER",
     "SCHEMA_DIR",
     "SCHEMA_EXCEPTIONS_FILE",
+    "CheckRun",
     "Divergence",
     "Entry",
     "Finding",
@@ -72,6 +75,7 @@ __all__ = [
     "pull_project",
     "replay_entries",
     "replay_project",
+    "run_checks",
     "sandboxed_runner",
     "seal_history",
     "shape_of",

@@ -259,10 +259,10 @@ def check(project_dir: str | None, junit: str | None, temporal: str | None) -> N
         hooks:
           - {id: paved-check, name: paved check, entry: paved check, language: system, pass_filenames: false}
     """
-    from paved.checks import _check
+    from paved import checks
 
     project = _project(project_dir)
-    run = _check.run_all(project, junit=Path(junit) if junit else None, temporal=temporal)
+    run = checks.run_checks(project, junit=Path(junit) if junit else None, temporal=temporal)
     colors = {"ok": "green", "skipped": "yellow", "failed": "red", "error": "red"}
     for step in run.steps:
         if step.details and step.status != "ok":

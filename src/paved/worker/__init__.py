@@ -1,6 +1,7 @@
 """Managed workers: bootstrap from specs, tuned temporalio Workers, health and metrics."""
 
 from paved.worker._http import derived_metrics
+from paved.worker._http import serve as serve_http
 from paved.worker._runtime import (
     SANDBOX_PASSTHROUGH,
     Bootstrap,
@@ -18,4 +19,5 @@ __all__ = [
     "build_workers",
     "derived_metrics",
     "run",
+    "serve_http",
 ]

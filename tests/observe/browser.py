@@ -19,7 +19,7 @@ from pathlib import Path
 
 import aiohttp
 
-from paved._net import free_port
+from paved.dev import free_port
 
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
          "--disable-dev-shm-usage"]  # fmt: skip

@@ -18,7 +18,7 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from paved import observe, specs
-from paved._net import free_port
+from paved.dev import free_port
 
 HERE = Path(__file__).resolve().parent
 KEY = "tcm-test-key"

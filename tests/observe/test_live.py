@@ -27,7 +27,7 @@ import promql_parser
 import pytest
 
 from paved import observe
-from paved._net import free_port
+from paved.dev import free_port
 from tests.observe import browser
 
 HERE = Path(__file__).resolve().parent

@@ -22,13 +22,10 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from paved import codec, specs
-from paved._errors import ProjectError
+from paved import ProjectError, codec, specs
 from paved.auth import Policy, new_api_key
 from paved.dev import DevServer
-from paved.operator import Inputs
-from paved.operator._clusters import cluster_targets
-from paved.operator._reconcile import Reconciler
+from paved.operator import Inputs, Reconciler, cluster_targets
 from paved.proxy import REGION_HEADER, ProxyServer, Upstream
 from paved.proxy._config import build_proxy
 from paved.sdk import physical_namespace

@@ -9,6 +9,7 @@ desired count, drained on scale-down; ``worker_template`` starts one replica.
 """
 
 from paved.operator._cloud import CloudNamespaces, cloud_region_of
+from paved.operator._clusters import cluster_targets
 from paved.operator._diff import Rules, diff, field_changes
 from paved.operator._identity import PolicyTarget, desired_policy
 from paved.operator._lease import FileLease, Lease, RedisLease
@@ -76,6 +77,7 @@ __all__ = [
     "TerminalError",
     "WorkerReplicas",
     "cloud_region_of",
+    "cluster_targets",
     "desired_policy",
     "diff",
     "field_changes",

@@ -4,7 +4,7 @@ The registry of definitions is not exported: the decorators :func:`register`
 into it, tools read it through :func:`definitions` and :func:`placements`.
 """
 
-from typing import Any
+import typing
 
 from paved.sdk._calls import (
     activity_options,
@@ -105,7 +105,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> typing.Any:
     # Lazy: the interceptor needs temporalio.worker, which `import paved` avoids.
     if name == "CallSiteInterceptor":
         from paved.sdk._callsite_interceptor import CallSiteInterceptor

@@ -216,8 +216,8 @@ def test_unknown_namespace_before_queue_conflict_with_suggestion(tmp_path: Path)
     not the queue conflict the typo also causes."""
     from tests.conftest import unique_pkg, write_project
 
-    from paved import specs
-    from paved._errors import DefinitionError
+    from paved import DefinitionError, specs
+    from paved.sdk import _registry
 
     pkg = unique_pkg("dym")
     root = write_project(
@@ -242,4 +242,4 @@ def test_unknown_namespace_before_queue_conflict_with_suggestion(tmp_path: Path)
     assert f"{pkg}/flows.py:7" in str(e.value)
     assert e.value.fix is not None and "namespace='docs'" in e.value.fix
     # Outside a project's import the registry accepts any valid namespace.
-    assert paved.sdk.REGISTRY.known_namespaces is None
+    assert _registry.REGISTRY.known_namespaces is None

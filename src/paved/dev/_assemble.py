@@ -3,7 +3,8 @@
 :func:`assemble` decides everything before anything starts and returns a
 :class:`~paved.dev.Platform` holding frozen :class:`DevSettings`:
 
-1. the physical namespaces of the local environment, from the specs' ``Routes``;
+1. the physical namespaces of the local environment, from the specs' ``Routes``
+   (created, with their search attributes, by the operator's pass at start-up);
 2. who the developer is (:func:`paved.dev.dev_access`: policy and API key);
 3. the wiring: with the proxy (the default) Temporal listens on an internal free
    port and ``paved proxy`` on ``--port``, so the ``temporal`` CLI, SDK defaults,
@@ -15,7 +16,7 @@
    (the config written from ``paved.proxy.ProxyConfig``), ``paved codec-server
    --local-developer`` (when the UI runs), ``paved worker run`` per managed
    worker (one unit of the operator's ``ReplicaSet`` each, at the spec's replica
-   count), and the project's ``services:``.
+   count, defined by the operator's workers target), and the project's ``services:``.
 
 The CLI parses options and prints; nothing else of ``paved dev`` lives there.
 """

@@ -1,4 +1,5 @@
-"""Create Temporal namespaces idempotently (``paved dev``, tests, benchmarks)."""
+"""Create Temporal namespaces idempotently (tests, benchmarks). ``paved dev`` no longer
+uses it: its in-process operator creates, owns and updates the namespaces."""
 
 from __future__ import annotations
 

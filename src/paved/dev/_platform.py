@@ -3,11 +3,15 @@
 :func:`paved.dev.assemble` decides; :meth:`Platform.run` starts, in order, and
 supervises until Ctrl-C:
 
-1. the real Temporal dev server (SQLite under ``.paved/``, WAL, UI on), with
-   every physical namespace of the local environment created at launch;
+1. the real Temporal dev server (SQLite under ``.paved/``, WAL, UI on);
 2. the codec server and the proxy (``platform`` units), healthy before any worker;
-3. every managed worker of the specs (``paved worker run``, at its replica
-   count) and the project's own ``services:``.
+3. the operator, in-process (``paved.operator.Operator``): its first pass creates
+   every physical namespace of the local environment with its retention, owner
+   data and search attributes, and defines every managed worker of the specs
+   (``paved worker run``, at its replica count) in the workers' replica set;
+   then it keeps reconciling: a ``paved gen`` while ``paved dev`` runs adds
+   namespaces and starts new workers, a removed worker is drained;
+4. the project's own ``services:``.
 
 The child processes are run by the operator's local replica-set target
 (``paved.operator.ReplicaSet``): one set for the platform's processes, one for
@@ -39,7 +43,14 @@ from paved._proc import stop_on_signals
 from paved.dev import _devserver as devserver
 from paved.dev._crashes import CrashWatch
 from paved.dev._settings import DevSettings
-from paved.operator import ReplicaSet
+from paved.operator import (
+    Operator,
+    OperatorSettings,
+    PassResult,
+    ReplicaSet,
+    TemporalNamespaces,
+    WorkerReplicas,
+)
 
 Echo = Callable[[str], None]
 
@@ -68,6 +79,8 @@ class Platform:
             echo=echo,
             max_failed_starts=settings.options.max_failed_starts,
         )
+        self.operator: Operator | None = None  # once Temporal runs
+        self._namespaces_pass: Operator | None = None
         self.started_at = time.time()
         self._running = False
 
@@ -102,6 +115,10 @@ class Platform:
                 return
             stopped.cancel()
             waited = starting.result()
+            if self.operator is not None:
+                loops.append(
+                    asyncio.create_task(self.operator.run(stop, on_pass=self._operator_echo))
+                )
             self._running = True
             n = sum(rs.processes() for rs in self.sets)
             self.echo(
@@ -156,17 +173,33 @@ class Platform:
             db_file=db,
             port=s.temporal_port,
             ui_port=s.options.ui_port,
-            namespaces=list(s.namespaces),
-            search_attributes=dict(s.search_attributes),
             ui_codec_endpoint=s.ui_codec_endpoint,
             log_file=s.logs / "temporal.log",
             metrics_port=s.observe.temporal_metrics_port if s.observe else None,
             extra_dynamic_config=s.observe.dynamic_config() if s.observe else {},
         )
         self.server.start()
-        self.echo(
-            f"  Temporal ready in {time.monotonic() - t0:.1f}s; namespaces: {', '.join(s.namespaces)}"
+        self.echo(f"  Temporal ready in {time.monotonic() - t0:.1f}s")
+        env = s.options.environment
+        temporal = TemporalNamespaces.at(
+            s.project.config.project,
+            self.server.address,
+            name="temporal",
+            select=lambda r: r.environment == env,
+            adopt=True,  # namespaces an older `paved dev` created in .paved/temporal.db
+            wait_usable=True,  # workers start right after the pass
         )
+        workers = WorkerReplicas(
+            self.workers,
+            s.worker_template,
+            # A crash loop held by CrashWatch (replicas 0) is not the operator's to undo.
+            autoscaled=lambda w: f"worker {w}" in self.crashes.held(),
+        )
+        settings = OperatorSettings(temporal_address=None, resync_seconds=30.0)
+        # Namespaces first (the platform's children may need them), workers once the
+        # proxy they connect through is healthy: two passes, the same targets.
+        self._namespaces_pass = Operator(s.project, settings, targets=[temporal])
+        self.operator = Operator(s.project, settings, targets=[temporal, workers])
 
     async def _start_children(self) -> float:
         """Proxy and codec server first (workers connect through the proxy: a normal
@@ -181,11 +214,18 @@ class Platform:
         if s.observe is not None:
             s.observe.write_configs()  # prometheus.yml, alertmanager.yml, observe.json
         t0 = time.monotonic()
+        assert self.operator is not None and self._namespaces_pass is not None
+        first = await self._namespaces_pass.apply_once(timeout=60.0)
         for name, template in s.platform:
             self.platform.define(name, template)
         await self.platform.wait_healthy(timeout=60.0, fail_fast=True)
-        for name, template, replicas in s.workers:
-            self.workers.define(name, template, replicas)
+        result = await self.operator.apply_once(timeout=60.0)
+        self.echo(
+            f"  operator: namespaces: {', '.join(s.namespaces)}; "
+            f"{len(self.workers.desired())} worker(s) defined "
+            f"({self._namespaces_pass.writes + self.operator.writes} writes, "
+            f"{first.errors + result.errors} errors; `paved status` shows each)"
+        )
         for name, template, _ in s.services:
             self.services.define(name, template)
         # Supervision is on from the first moment: a worker that crashes while the
@@ -194,6 +234,16 @@ class Platform:
             self.workers.wait_healthy(timeout=60.0), self.services.wait_healthy(timeout=60.0)
         )
         return time.monotonic() - t0
+
+    def _operator_echo(self, result: PassResult) -> None:
+        """Say what the in-process operator changed after start-up (quiet when nothing did)."""
+        for t in result.targets:
+            if t.read_error:
+                self.echo(f"  operator: {t.name}: {t.read_error}")
+            for o in t.objects:
+                if o.state in ("applied", "error"):
+                    detail = o.last_error or "; ".join(o.drift) or o.reason
+                    self.echo(f"  operator: {o.op} {o.kind} {o.name} {o.state} {detail}".rstrip())
 
     async def _watch_temporal(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -44,15 +44,19 @@ class DevSettings:
         project: the project.
         options: the developer's options.
         access: the developer's policy and key.
-        namespaces: physical namespaces created at launch (from ``Routes``).
-        search_attributes: registered at launch on every one of them.
+        namespaces: the local environment's physical namespaces (from ``Routes``);
+            the operator creates them.
+        search_attributes: declared custom search attributes; the operator adds
+            each to the namespaces that declare it.
         temporal_port: where Temporal listens (internal when the proxy is on).
         public_ports: checked free before anything starts.
         address: where workers, services and clients connect.
         ui_codec_endpoint: the codec server URL the UI calls, or None.
         proxy_config: the proxy's config (``.paved/dev-proxy.yaml``), or None.
         platform: units started and healthy before any worker: proxy, codec server.
-        workers: ``(worker name, template, replicas)`` per managed worker.
+        workers: ``(worker name, template, replicas)`` per managed worker at start
+            (the operator's workers target asks :meth:`worker_template` on every
+            pass, so a worker added by `paved gen` while `paved dev` runs starts too).
         services: the project's ``services:`` from ``paved.yaml``.
         notes: lines printed with the URLs (where the key is, how to use the CLI).
         child_env: the environment every child starts from (address, credentials).

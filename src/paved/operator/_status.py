@@ -52,6 +52,18 @@ def write_status(path: Path, result: PassResult | None, **extra: Any) -> None:
     tmp.replace(path)
 
 
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def read_status(path: Path) -> dict[str, Any] | None:
     try:
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -69,7 +81,8 @@ def status_lines(state_dir: Path, *, limit: int = 20) -> list[str]:
             "operator: no status yet (run `paved operator run`, `apply --once`, or `paved dev`)"
         ]
     age = time.time() - float(doc.get("updated", 0))
-    head = f"operator: {doc.get('role', 'active')}, last pass {age:.0f}s ago"
+    role = doc.get("role", "active") if _alive(int(doc.get("pid", 0))) else "not running"
+    head = f"operator: {role}, last pass {age:.0f}s ago"
     if "pass_seconds" in doc:
         head += f" ({doc['pass_seconds']:.2f}s, {doc.get('writes', 0)} writes, {doc.get('errors', 0)} errors)"
     if doc.get("note"):

@@ -44,7 +44,8 @@ class WorkerReplicas:
         replicas: the replica set that runs them (its loop runs elsewhere: ``paved dev``).
         template: the process template of one replica of a worker; None leaves the
             worker out (e.g. its namespace does not exist in this environment).
-        autoscaled: True for workers whose replica count the autoscaler owns.
+        autoscaled: True for workers whose replica count someone else owns (the
+            autoscaler; ``paved dev``'s crash watch while it holds a crash loop).
     """
 
     kinds = (WORKER,)

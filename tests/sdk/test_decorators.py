@@ -220,6 +220,9 @@ def test_unknown_namespace_before_queue_conflict_with_suggestion(tmp_path: Path)
     from paved.sdk import _registry
 
     pkg = unique_pkg("dym")
+    # A worker name of its own: another test's leftover placements on a shared queue
+    # name (say "w-activities" in another namespace) must not decide which error wins.
+    worker = pkg.replace("_", "-")
     root = write_project(
         tmp_path / "p",
         {
@@ -227,9 +230,9 @@ def test_unknown_namespace_before_queue_conflict_with_suggestion(tmp_path: Path)
             f"{pkg}/__init__.py": "",
             f"{pkg}/flows.py": (
                 "import paved\n\n"
-                '@paved.activity(namespace="docs", worker="w")\n'
+                f'@paved.activity(namespace="docs", worker="{worker}")\n'
                 "async def a(s: str) -> str:\n    return s\n\n"
-                '@paved.activity(namespace="doc", worker="w")\n'
+                f'@paved.activity(namespace="doc", worker="{worker}")\n'
                 "async def b(s: str) -> str:\n    return s\n"
             ),
         },

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from paved._net import free_port
+from paved.dev import free_port
 from tests.conftest import unique_pkg, write_project
 
 from .helpers import custom_attributes, describe

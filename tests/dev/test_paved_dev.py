@@ -152,8 +152,9 @@ def test_connect_finds_the_running_dev_key_by_itself(running: Running) -> None:
         "async def main():\n"
         "    c = await paved.connect('devt')\n"
         "    print(await c.execute_workflow('ShoutFlow', 'local', id='loc-' + str(id(c)),\n"
-        "          task_queue='devt-worker-workflows', result_type=str))\n"
+        "          task_queue='devt-worker-workflows', result_type=str), flush=True)\n"
         "asyncio.run(main())\n"
+        "import os; os._exit(0)  # temporalio/sdk-python#300: finalisation can abort\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAVED_")}
     r = subprocess.run(

@@ -40,7 +40,32 @@ for _module in (_core, _codec, _proxy, _new, _observe, _operator, _checks):
 
 
 def main() -> None:
-    cli(prog_name="paved")
+    try:
+        cli(prog_name="paved")
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if isinstance(e.code, str):
+            click.echo(e.code, err=True)
+        _exit(code)
+    _exit(0)
+
+
+def _exit(code: int) -> None:
+    """Exit; skip interpreter finalisation once a Temporal client has been used.
+
+    The Core SDK's native threads can still call into Python while the
+    interpreter tears down, which aborts a finished command with exit -6
+    (temporalio/sdk-python#300). Everything is flushed first, so nothing is lost.
+    """
+    if "temporalio.bridge.temporal_sdk_bridge" not in sys.modules:
+        sys.exit(code)
+    import logging
+    import os
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 __all__ = ["cli", "main"]

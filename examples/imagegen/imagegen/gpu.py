@@ -10,7 +10,10 @@ fleet under a viral launch:
 - a fraction ``failure_rate`` of admitted requests fail with **500** or **503**
   (a crashed kernel, a node being drained);
 - ``GET /stats`` reports counters, including the highest concurrency reached,
-  so tests can check that nobody pushed it past its capacity.
+  so tests can check that nobody pushed it past its capacity;
+- ``GET /timeline?since=N`` gives every admitted render from the N-th on as
+  ``[start, end, status]`` (wall-clock seconds): the benchmark derives the GPU's
+  in-flight curve and busy fraction from it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import random
 import struct
 import time
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from aiohttp import web
 
@@ -56,6 +59,13 @@ class Stats:
     failed: int = 0
 
 
+@dataclass
+class Timeline:
+    """Every admitted render, in admission order: ``[start, end, status]`` (``time.time()``)."""
+
+    renders: list[list[float]] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class GpuConfig:
     capacity: int = 8
@@ -71,6 +81,7 @@ STATS = web.AppKey("stats", Stats)
 def make_app(config: GpuConfig) -> web.Application:
     """The aiohttp application (tests and the benchmark run it in-process or as a process)."""
     stats = Stats(capacity=config.capacity)
+    timeline = Timeline()
     rng = random.Random(config.seed)
 
     async def render(request: web.Request) -> web.Response:
@@ -83,6 +94,8 @@ def make_app(config: GpuConfig) -> web.Application:
             )
         stats.in_flight += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+        entry = [time.time(), 0.0, 0.0]
+        timeline.renders.append(entry)
         try:
             body = await request.json()
             seed, size = int(body.get("seed", 0)), int(body.get("size", 64))
@@ -93,9 +106,11 @@ def make_app(config: GpuConfig) -> web.Application:
             if rng.random() < config.failure_rate:
                 stats.failed += 1
                 status = rng.choice((500, 503))
+                entry[2] = status
                 return web.json_response({"error": "injected gpu fault"}, status=status)
             png = render_png(seed, size)
             stats.served += 1
+            entry[2] = 200
             return web.Response(
                 body=png,
                 content_type="image/png",
@@ -103,14 +118,23 @@ def make_app(config: GpuConfig) -> web.Application:
             )
         finally:
             stats.in_flight -= 1
+            entry[1] = time.time()
 
     async def get_stats(request: web.Request) -> web.Response:
         return web.json_response(asdict(stats))
+
+    async def get_timeline(request: web.Request) -> web.Response:
+        since = int(request.query.get("since", "0"))
+        done = [r for r in timeline.renders[since:] if r[1]]
+        return web.json_response(
+            {"capacity": config.capacity, "next": len(timeline.renders), "renders": done}
+        )
 
     app = web.Application()
     app[STATS] = stats
     app.router.add_post("/render", render)
     app.router.add_get("/stats", get_stats)
+    app.router.add_get("/timeline", get_timeline)
     app.router.add_get("/healthz", healthz)
     return app
 

@@ -140,6 +140,11 @@ AutoscalerKind = Literal["none", "hpa", "keda"]
 class AutoscalerConfig(_Strict):
     """How a worker's replicas scale in Kubernetes (``workers.<name>.autoscaler``).
 
+    The same policy drives the local autoscaler of ``paved dev`` (``paved.autoscale``,
+    for every worker whose kind is not ``none``) and the Kubernetes objects, so
+    that both behave alike: min/max, target utilisation, the quiet window before
+    a scale-down, and the step limit of a scale-up.
+
     ``hpa``: a HorizontalPodAutoscaler on CPU and on the worker's slot
     utilisation (the Prometheus gauge ``paved_worker_slot_utilization``, served
     by a custom-metrics adapter). ``keda``: a KEDA ScaledObject with the Temporal
@@ -155,6 +160,30 @@ class AutoscalerConfig(_Strict):
     )
     target_backlog_per_replica: int = Field(
         default=5, ge=1, description="keda: task-queue backlog per replica (targetQueueSize)"
+    )
+    scale_down_after_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="quiet window: replicas are removed only after demand stayed below them "
+        "this long (local loop; HPA scaleDown stabilisation; KEDA cooldownPeriod)",
+    )
+    max_scale_up_factor: float = Field(
+        default=2.0,
+        ge=1.0,
+        le=10.0,
+        description="at most this many times the replicas per step (HPA scaleUp Percent)",
+    )
+    interval_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="seconds between decisions (local loop; KEDA pollingInterval; HPA period)",
+    )
+    cpu_saturation: float = Field(
+        default=0.9,
+        gt=0,
+        le=1,
+        description="a replica using this fraction of a core while slots are free is "
+        "CPU-starved: hold (tune the worker) instead of adding replicas",
     )
 
     @model_validator(mode="after")

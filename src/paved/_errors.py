@@ -110,6 +110,7 @@ CATALOGUE: Final[Mapping[str, str]] = MappingProxyType(
         "PAVED-PROJECT-NO-ROUTE": "a logical namespace has no physical namespace in this region and environment",
         "PAVED-CLUSTER-API-KEY": "the environment variable holding a cluster's Temporal API key is not set",
         "PAVED-CLUSTER-TLS": "a TLS file of a cluster cannot be read",
+        "PAVED-CLUSTER-CLOUD-ACCOUNT": "a Temporal Cloud cluster names no account, so the proxy cannot name its namespaces",
         "PAVED-PROJECT-NO-POLICY": "the codec server has no policy, or the policy no local developer",
         "PAVED-PROJECT-NO-WORKER": "the specs have no worker of that name",
         "PAVED-PROJECT-SCHEMA": "a YAML file does not match its schema (file:line of the key)",

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, ListNamespacesRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -218,9 +218,38 @@ async def test_a_cross_region_call_is_refused_unless_the_policy_allows_it(two: T
     assert await _on(two, "us", wid) and not await _on(two, "eu", wid)
 
 
+async def _listed(two: TwoRegions, who: str | Client) -> dict[str, str]:
+    """ListNamespaces through the proxy as ``who``: {name as listed: namespace id}."""
+    c = await two.client(who) if isinstance(who, str) else who
+    resp = await c.workflow_service.list_namespaces(ListNamespacesRequest(page_size=1))
+    names = [d.namespace_info.name for d in resp.namespaces]
+    assert len(names) == len(set(names)), names
+    return {d.namespace_info.name: d.namespace_info.id for d in resp.namespaces}
+
+
+async def _id_on(two: TwoRegions, region: str) -> str:
+    resp = await two.direct[region].workflow_service.describe_namespace(
+        DescribeNamespaceRequest(namespace=two.physical(region))
+    )
+    return str(resp.namespace_info.id)
+
+
+async def test_list_namespaces_fans_out_to_every_cluster(two: TwoRegions) -> None:
+    # each home region's namespace under its logical name, from its own server
+    assert await _listed(two, "eu-app") == {two.logical: await _id_on(two, "eu")}
+    assert await _listed(two, "us-app") == {two.logical: await _id_on(two, "us")}
+    # the traveller (home eu, may reach us) also gets the us namespace, from the us
+    # server, under the physical name that routes there (its logical name means eu)
+    assert await _listed(two, "traveller") == {
+        two.logical: await _id_on(two, "eu"),
+        two.physical("us"): await _id_on(two, "us"),
+    }
+
+
 async def test_killing_the_eu_server_leaves_us_traffic_untouched(two: TwoRegions) -> None:
     us = await two.client("us-app")
     eu = await two.client("eu-app")
+    traveller = await two.client("traveller")  # connected while its home cluster is up
     two.servers["eu"].stop()
     for i in range(3):
         wid = f"us-after-{i}-{uuid.uuid4().hex[:6]}"
@@ -230,6 +259,12 @@ async def test_killing_the_eu_server_leaves_us_traffic_untouched(two: TwoRegions
         await eu.workflow_service.describe_namespace(
             DescribeNamespaceRequest(namespace=two.logical), retry=False
         )
+    assert e.value.status == RPCStatusCode.UNAVAILABLE
+    # ListNamespaces goes on without the eu cluster: the traveller still gets us
+    assert set(await _listed(two, traveller)) == {two.physical("us")}
+    assert set(await _listed(two, us)) == {two.logical}
+    with pytest.raises(RPCError) as e:  # eu-app reaches only eu: nothing it may see answered
+        await _listed(two, eu)
     assert e.value.status == RPCStatusCode.UNAVAILABLE
 
 

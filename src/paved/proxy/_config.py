@@ -9,7 +9,8 @@ Example (paths are relative to the config file)::
       # tls: true, ca_file, cert_file, key_file, server_name for a cluster / Cloud
       api_key_env: TEMPORAL_API_KEY      # the upstream key comes from the environment
     policy: policy.yaml                  # reloaded when it changes; a bad edit keeps the last good one
-    project: .                           # routes and rate limits from specs/namespaces.yaml
+    project: .                           # routes and rate limits from specs/namespaces.yaml,
+                                         # reloaded when it (or this file) changes
     # routes:                            # ... or listed here
     #   - {logical: imagegen, physical: imagegen-prod-eu, region: eu, environment: prod,
     #      rate_limit: {actions_per_second: 50, requests_per_second: 200}}
@@ -26,6 +27,8 @@ Example (paths are relative to the config file)::
 With clusters (here or in the project's ``paved.yaml``), each call goes to the
 cluster of the physical namespace it routes to, one channel pool per cluster;
 ``upstream`` then serves only what no cluster claims (and the health check).
+A Temporal Cloud cluster (``cloud: true``) must name its ``account``: its
+namespaces are ``<physical>.<account>``.
 """
 
 from __future__ import annotations
@@ -107,18 +110,16 @@ def build_proxy(path: Path | str, *, listen: str | None = None) -> ProxyServer:
         q = Path(p).expanduser()
         return q if q.is_absolute() else base / q
 
-    routes: list[Route] = list(cfg.routes)
-    clusters = dict(cfg.clusters)
-    if cfg.project is not None:
-        project = Project.load(rel(cfg.project))
-        routes += Routes.from_specs(project.specs().namespaces.namespaces).all()
-        clusters = clusters or dict(project.config.clusters)
-    if not routes:
-        raise ProjectError(
-            f"{path}: the proxy has no routes",
-            code="PAVED-PROJECT-SCHEMA",
-            fix="set `project:` to a directory with paved.yaml and generated specs, or list `routes:`",
-        )
+    routes, clusters = _routes(path, cfg)
+    for cname, c in clusters.items():
+        if c.temporal.cloud and not c.temporal.account:
+            raise ProjectError(
+                f"{path}: cluster {cname!r} is Temporal Cloud but names no account, so the "
+                "proxy cannot tell its namespace names (<physical>.<account>)",
+                code="PAVED-CLUSTER-CLOUD-ACCOUNT",
+                fix=f"set clusters.{cname}.temporal.account to the Cloud account id "
+                "(the suffix of the namespace names in the Cloud UI)",
+            )
     u = cfg.upstream
     api_key = None
     if u.api_key_env:
@@ -149,9 +150,22 @@ def build_proxy(path: Path | str, *, listen: str | None = None) -> ProxyServer:
         if cfg.rate_limits.backend == "redis"
         else MemoryLimiter()
     )
+
+    def reload() -> tuple[Routes, dict[str, ClusterConfig]]:
+        return _routes(path, load_config(path))
+
+    watched = [path]
+    if cfg.project is not None:
+        project_dir = rel(cfg.project)
+        watched += [
+            project_dir / "paved.yaml",
+            Project.load(project_dir).specs_dir / "namespaces.yaml",
+        ]
     return ProxyServer(
         policy=rel(cfg.policy),
-        routes=Routes(routes),
+        routes=routes,
+        routes_source=reload,
+        routes_files=watched,
         upstream=upstream,
         listen=listen or cfg.listen,
         keyring=keyring,
@@ -161,3 +175,21 @@ def build_proxy(path: Path | str, *, listen: str | None = None) -> ProxyServer:
         policy_reload_seconds=cfg.policy_reload_seconds,
         clusters=clusters,
     )
+
+
+def _routes(path: Path, cfg: ProxyConfig) -> tuple[Routes, dict[str, ClusterConfig]]:
+    """The routes and clusters ``cfg`` (read from ``path``) gives: its own, then the project's."""
+    routes: list[Route] = list(cfg.routes)
+    clusters = dict(cfg.clusters)
+    if cfg.project is not None:
+        q = Path(cfg.project).expanduser()
+        project = Project.load(q if q.is_absolute() else path.parent / q)
+        routes += project.routes().all()
+        clusters = clusters or dict(project.config.clusters)
+    if not routes:
+        raise ProjectError(
+            f"{path}: the proxy has no routes",
+            code="PAVED-PROJECT-SCHEMA",
+            fix="set `project:` to a directory with paved.yaml and generated specs, or list `routes:`",
+        )
+    return Routes(routes), clusters

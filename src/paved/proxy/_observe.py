@@ -8,6 +8,7 @@ process, as the replica tests do) and can be served on ``metrics_port``:
     paved_proxy_payloads_total{direction}             encrypted / decrypted / undecryptable
     paved_proxy_rate_limited_total{namespace, bucket}
     paved_proxy_policy_reloads_total{result}          ok / error
+    paved_proxy_routes_reloads_total{result}          ok / error
 
 Access logs go to the ``paved.proxy.access`` logger, one JSON object per call:
 principal, team, kind, credential id (never the key), method, logical and
@@ -55,6 +56,9 @@ class Metrics:
             "Calls refused by rate limits",
             ["namespace", "bucket"],
             registry=r,
+        )
+        self.routes_reloads = Counter(
+            "paved_proxy_routes_reloads", "Routes reloads", ["result"], registry=r
         )
         self.policy_reloads = Counter(
             "paved_proxy_policy_reloads", "Policy reloads", ["result"], registry=r

@@ -20,8 +20,19 @@ one :class:`~paved.proxy._context.CallContext`, then logs it:
 7. ``rewrite``: names logical -> physical, payloads encrypted (``_rewrite.py``);
 8. ``forward``: over the channel pool, with the caller's deadline; Temporal's
    errors pass through with their trailing metadata;
-9. ``rewrite_back``: names physical -> logical, payloads decrypted,
-   ``ListNamespaces`` filtered to what the caller may see.
+9. ``rewrite_back``: names physical -> logical, payloads decrypted.
+
+``ListNamespaces`` has a stage of its own, ``list_namespaces``: it asks every
+cluster that serves a route (concurrently, every page), keeps the namespaces the
+caller holds a role on and may reach, and names each one as the caller addresses
+it: the logical name in the caller's own region and environment, the physical
+name (Temporal Cloud: ``<name>.<account>``) elsewhere, since a logical name would
+route to the caller's region. Only clusters holding a namespace the caller may
+see are asked. The merged list is one page. A cluster that does not answer is
+left out (logged); when none answers, its error is the caller's.
+
+The routes can be replaced while calls run (``Pipeline.routes``, set by the
+proxy's routes reload): a call reads the table once per stage.
 
 The stages of a method are chosen once (``plan``), so a call runs only those
 that apply: a long poll skips the rate limiter, a response that holds no
@@ -30,13 +41,19 @@ payload and no namespace name is passed back as bytes without being parsed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, DescribeNamespaceResponse
+from temporalio.api.workflowservice.v1 import (
+    DescribeNamespaceRequest,
+    DescribeNamespaceResponse,
+    ListNamespacesRequest,
+    ListNamespacesResponse,
+)
 
 from paved import codec
 from paved._errors import AuthError
@@ -79,7 +96,7 @@ class Pipeline:
         methods: dict[str, Method],
     ) -> None:
         self.policy = policy  # replaced on reload; each call keeps the one it started with
-        self.routes = routes
+        self._routes = routes
         self.limiter = limiter
         self.metrics = metrics
         self.rewriter = Rewriter(routes, keyring, metrics)
@@ -92,6 +109,17 @@ class Pipeline:
         self._namespace_ids: dict[str, str] = {}
         self._mapped_names: dict[tuple[str, str], tuple[bytes, ...]] = {}
         self.stages: dict[str, tuple[Stage, ...]] = {p: self.plan(m) for p, m in methods.items()}
+
+    @property
+    def routes(self) -> Routes:
+        """The routing table in force (replaced whole by a routes reload)."""
+        return self._routes
+
+    @routes.setter
+    def routes(self, routes: Routes) -> None:
+        self._routes = routes
+        self.rewriter.routes = routes
+        self._mapped_names = {}
 
     def plan(self, m: Method) -> tuple[Stage, ...]:
         """The stages a call of ``m`` goes through, in order."""
@@ -110,7 +138,7 @@ class Pipeline:
         elif m.kind == "global":
             out += [self.authorize, self.forward]
         elif m.kind == "list_ns":
-            out += [self.forward, self.rewrite_back]
+            out.append(self.list_namespaces)
         else:  # system: any authenticated caller
             out.append(self.forward)
         return tuple(out)
@@ -287,12 +315,59 @@ class Pipeline:
         if m.kind == "namespaced" and not self._needs_rewrite_back(call, raw):
             return  # nothing in it to decrypt or rename: passed back as Temporal sent it
         resp = call.response = m.response_cls.FromString(raw)
-        if m.kind == "list_ns":
-            self._filter_namespaces(call)
         self.planner.walk(resp, self.rewriter.job(call, inbound=False))
         if m.name == "DescribeNamespace" and resp.namespace_info.id:
             self._namespace_ids[call.physical] = resp.namespace_info.id
         call.response_raw = resp.SerializeToString()
+
+    async def list_namespaces(self, call: CallContext) -> None:
+        """ListNamespaces across every cluster, merged (see the module docstring)."""
+        assert self.upstreams is not None, "ProxyServer.start() first"
+        p = call.who()
+        call.region, call.environment, call.logical = p.region, p.environment, "-"
+        routes, upstreams = self.routes, self.upstreams
+        visible = Routes(
+            r
+            for r in routes.all()
+            if call.policy.decide(
+                AccessRequest(p, _ANY_ROLE, r.logical, r.region, r.environment, call.now)
+            )
+        )
+        if not len(visible):
+            call.response_raw = b""  # an empty ListNamespacesResponse
+            return
+        # only the clusters holding a namespace the caller may see are asked
+        pools = upstreams.pools_for(visible)
+        timeout = call.grpc.time_remaining()
+        page_size = call.request.page_size or 1000
+        answers = await asyncio.gather(
+            *(_list_all(pool, call, page_size, timeout) for pool in pools),
+            return_exceptions=True,
+        )
+        out = ListNamespacesResponse()
+        failed: list[BaseException] = []
+        for pool, answer in zip(pools, answers, strict=True):
+            if isinstance(answer, BaseException):
+                if not isinstance(answer, Reject):
+                    raise answer
+                failed.append(answer)
+                log.warning(
+                    "ListNamespaces: %s did not answer (%s): its namespaces are left out",
+                    pool.upstream.address,
+                    answer.code.name,
+                )
+                continue
+            for d in answer:
+                r = visible.by_physical(d.namespace_info.name)
+                if r is None or upstreams.pool(r.region, r.environment) is not pool:
+                    continue  # not ours or not the caller's, or a namesake on another cluster
+                home = r.region == p.region and r.environment == p.environment
+                d.namespace_info.name = r.logical if home else r.physical
+                out.namespaces.append(d)
+        if failed and len(failed) == len(pools):
+            raise failed[0]
+        call.response = out
+        call.response_raw = out.SerializeToString()
 
     # ----- helpers of the stages ----------------------------------------------------------
 
@@ -321,20 +396,6 @@ class Pipeline:
             )
         return call.physical.encode() in raw or any(n in raw for n in names)
 
-    def _filter_namespaces(self, call: CallContext) -> None:
-        """ListNamespaces: only the namespaces the caller holds a role on and may reach."""
-        p = call.who()
-        keep = []
-        for d in call.response.namespaces:
-            r = self.routes.by_physical(d.namespace_info.name)
-            if r is not None and call.policy.decide(
-                AccessRequest(p, _ANY_ROLE, r.logical, r.region, r.environment, call.now)
-            ):
-                keep.append(d)
-        del call.response.namespaces[:]
-        call.response.namespaces.extend(keep)
-        call.region, call.environment, call.logical = p.region, p.environment, "-"
-
     async def _namespace_id(self, physical: str) -> str:
         nid = self._namespace_ids.get(physical)
         if nid is None:
@@ -356,6 +417,31 @@ class Pipeline:
             nid = DescribeNamespaceResponse.FromString(raw).namespace_info.id
             self._namespace_ids[physical] = nid
         return nid
+
+
+async def _list_all(
+    pool: ChannelPool, call: CallContext, page_size: int, timeout: float | None
+) -> list[Any]:
+    """Every namespace one cluster lists (all pages), with the caller's filter."""
+    mc = pool.callable("/temporal.api.workflowservice.v1.WorkflowService/ListNamespaces")
+    req = ListNamespacesRequest()
+    req.CopyFrom(call.request)
+    req.page_size = page_size
+    req.next_page_token = b""
+    out: list[Any] = []
+    while True:
+        raw = await _upstream(
+            mc(
+                req.SerializeToString(),
+                timeout=timeout,
+                metadata=call.upstream_metadata + list(pool.auth_metadata),
+            )
+        )
+        page = ListNamespacesResponse.FromString(raw)
+        out.extend(page.namespaces)
+        if not page.next_page_token:
+            return out
+        req.next_page_token = page.next_page_token
 
 
 async def _upstream(aw: Awaitable[Any]) -> Any:

@@ -10,6 +10,14 @@ directions is ``_rewrite.py``.
 Upstream errors are passed through with their trailing metadata (Temporal's
 error details), so SDKs see exactly what Temporal said.
 
+Running proxies follow changes without a restart: the policy file (principals,
+teams, roles) and, when the proxy was given a ``routes_source`` (``paved proxy
+--config`` with ``project:``), the routes (``specs/namespaces.yaml``: namespaces
+added or removed, rate limits). Both are checked every ``policy_reload_seconds``
+by file modification time; a bad edit is logged and the last good version
+stays. Clusters (one upstream pool each) are read once: changing them needs a
+restart, and the reload says so.
+
 Constructor (for ``paved dev`` and embedding)::
 
     proxy = ProxyServer(
@@ -31,7 +39,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,17 +77,25 @@ class ProxyServer:
         metrics_port: int | None = None,
         policy_reload_seconds: float = 2.0,
         clusters: Mapping[str, ClusterConfig] | None = None,
+        routes_source: Callable[[], tuple[Routes, Mapping[str, ClusterConfig]]] | None = None,
+        routes_files: Sequence[Path] = (),
     ) -> None:
+        """``routes_source`` loads the routes (and the clusters, to notice a change that
+        needs a restart) again when one of ``routes_files`` changes."""
         if isinstance(policy, Policy):
             self._policy_path: Path | None = None
         else:
             self._policy_path = Path(policy)
             policy = Policy.load(self._policy_path)
         self._policy_mtime = self._mtime()
-        self.routes = routes
         self.upstream = Upstream(address=upstream) if isinstance(upstream, str) else upstream
         # one channel pool per cluster (paved.yaml `clusters:`); API keys are read now
         self.upstreams = Upstreams(self.upstream, clusters)
+        # physical names as each cluster knows them (Temporal Cloud: <name>.<account>)
+        routes = self.upstreams.qualify(routes)
+        self._routes_source = routes_source
+        self._routes_files = tuple(Path(f) for f in routes_files)
+        self._routes_mtimes = self._file_mtimes()
         self.listen = listen
         self.keyring = keyring
         self.limiter: Limiter = limiter or MemoryLimiter()
@@ -104,6 +120,15 @@ class ProxyServer:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._metrics_server: Any = None
+
+    @property
+    def routes(self) -> Routes:
+        """The routes in force, physical names as the clusters know them."""
+        return self.pipeline.routes
+
+    def set_routes(self, routes: Routes) -> None:
+        """Replace the routing table of a running proxy (calls under way finish on the old)."""
+        self.pipeline.routes = self.upstreams.qualify(routes)
 
     @property
     def policy(self) -> Policy:
@@ -151,8 +176,9 @@ class ProxyServer:
                 fix="choose another listen address or stop what uses the port",
             )
         await self._server.start()
-        if self._policy_path is not None and self.policy_reload_seconds > 0:
-            self._tasks.append(asyncio.create_task(self._watch_policy()))
+        watched = self._policy_path is not None or self._routes_source is not None
+        if watched and self.policy_reload_seconds > 0:
+            self._tasks.append(asyncio.create_task(self._watch_files()))
         if self.metrics_port is not None:
             from prometheus_client import start_http_server
 
@@ -240,11 +266,46 @@ class ProxyServer:
         log.info("policy reloaded from %s", self._policy_path)
         return True
 
-    async def _watch_policy(self) -> None:
+    def _file_mtimes(self) -> tuple[float, ...]:
+        out = []
+        for f in self._routes_files:
+            try:
+                out.append(f.stat().st_mtime)
+            except OSError:
+                out.append(0.0)
+        return tuple(out)
+
+    def reload_routes(self) -> bool:
+        """Load the routes again from ``routes_source``; on error keep the last good ones."""
+        if self._routes_source is None:
+            return False
+        self._routes_mtimes = self._file_mtimes()
+        try:
+            routes, clusters = self._routes_source()
+        except Exception as e:  # PavedError names file and line; anything else: keep serving
+            self.metrics.routes_reloads.labels("error").inc()
+            log.error("routes reload failed, keeping the last good routes: %s", e)
+            return False
+        if dict(clusters) != self.upstreams.clusters:
+            log.warning(
+                "the clusters changed: restart the proxy to apply them (routes reloaded, "
+                "upstreams kept: %s)",
+                self.upstreams.describe(),
+            )
+        before = self.routes
+        self.set_routes(routes)
+        self.metrics.routes_reloads.labels("ok").inc()
+        if self.routes != before:
+            log.info("routes reloaded: %d physical namespaces", len(self.routes))
+        return True
+
+    async def _watch_files(self) -> None:
         while True:
             await asyncio.sleep(self.policy_reload_seconds)
-            if self._mtime() != self._policy_mtime:
+            if self._policy_path is not None and self._mtime() != self._policy_mtime:
                 self.reload_policy()
+            if self._routes_source is not None and self._file_mtimes() != self._routes_mtimes:
+                self.reload_routes()
 
     # ----- one call -------------------------------------------------------------------------
 

@@ -12,7 +12,9 @@ Cloud convention) are supported; the key never appears in ``repr``.
 
 With clusters declared in ``paved.yaml`` there is one pool per cluster
 (``Upstreams``): each call goes to the cluster of the physical namespace it
-routes to.
+routes to. A Temporal Cloud cluster with an ``account`` names its namespaces
+``<physical>.<account>``: ``Upstreams.qualify`` gives the proxy's routes those
+names, so calls are sent under them and answers are mapped back from them.
 """
 
 from __future__ import annotations
@@ -178,6 +180,29 @@ class Upstreams:
     def default_pool(self) -> ChannelPool:
         assert self._default is not None, "Upstreams.open() first"
         return self._default
+
+    def namespace_name(self, route: specs.Route) -> str:
+        """The name the cluster of ``route`` gives its physical namespace
+        (Temporal Cloud: ``<physical>.<account>``)."""
+        name = self.cluster_of(route.region, route.environment)
+        if name is None:
+            return route.physical
+        return self.clusters[name].temporal.namespace_name(route.physical)
+
+    def qualify(self, routes: specs.Routes) -> specs.Routes:
+        """``routes`` with each physical name as its cluster knows it."""
+        if not any(c.temporal.account for c in self.clusters.values()):
+            return routes
+        return routes.qualified(self.namespace_name)
+
+    def pools_for(self, routes: specs.Routes) -> list[ChannelPool]:
+        """Every pool that serves a route (each once): where ``ListNamespaces`` fans out."""
+        out: list[ChannelPool] = []
+        for r in routes.all():
+            p = self.pool(r.region, r.environment)
+            if all(p is not q for q in out):
+                out.append(p)
+        return out or [self.default_pool]
 
     def cluster_of(self, region: str, environment: str) -> str | None:
         found = specs.cluster_for(self.clusters, region, environment)

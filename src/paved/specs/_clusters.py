@@ -13,6 +13,8 @@ workers of that region run::
           address: eu-west-1.aws.api.temporal.io:7233   # Temporal Cloud, API key
           tls: true
           api_key_env: PAVED_EU_TEMPORAL_API_KEY
+          cloud: true
+          account: a2b3c            # namespaces there are <physical>.a2b3c
         kubernetes:
           context: prod-eu            # kubeconfig context
           proxy_address: paved-proxy.paved.svc:7233
@@ -63,6 +65,16 @@ class TemporalEndpoint(_Strict):
         default=False,
         description="Temporal Cloud: namespaces are managed through the Cloud Operations API",
     )
+    account: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        description="Temporal Cloud account id: the namespaces here are named "
+        "`<physical name>.<account>` (the proxy routes to and maps back from that name)",
+    )
+
+    def namespace_name(self, physical: str) -> str:
+        """The name this Temporal gives the physical namespace ``physical``."""
+        return f"{physical}.{self.account}" if self.account else physical
 
     @model_validator(mode="after")
     def _one_key_source(self) -> TemporalEndpoint:

@@ -19,7 +19,7 @@ nothing here splits a name.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
@@ -42,7 +42,7 @@ class Route:
 class Routes:
     """The routing table. Immutable; build a new one to change it."""
 
-    def __init__(self, routes: Iterable[Route]) -> None:
+    def __init__(self, routes: Iterable[Route], aliases: dict[str, str] | None = None) -> None:
         self._by_key: dict[tuple[str, str, str], Route] = {}
         self._by_physical: dict[str, Route] = {}
         self._logical: dict[str, list[Route]] = {}
@@ -50,6 +50,29 @@ class Routes:
             self._by_key[(r.logical, r.region, r.environment)] = r
             self._by_physical[r.physical] = r
             self._logical.setdefault(r.logical, []).append(r)
+        self._routes = list(self._by_physical.values())
+        # other names of a physical namespace (the spec's name of a Temporal Cloud one)
+        for alias, physical in (aliases or {}).items():
+            if physical in self._by_physical:
+                self._by_physical.setdefault(alias, self._by_physical[physical])
+
+    def qualified(self, name_of: Callable[[Route], str]) -> Routes:
+        """The same routes with each physical name as its Temporal knows it.
+
+        Temporal Cloud names a namespace ``<name>.<account>``; ``name_of`` gives
+        that name (the proxy asks its clusters). The spec's name stays an alias:
+        :meth:`by_physical` finds the route by either name, and :meth:`all` lists
+        each route once, with the qualified name.
+        """
+        out: list[Route] = []
+        aliases: dict[str, str] = {}
+        for r in self._routes:
+            name = name_of(r)
+            if name != r.physical:
+                aliases[r.physical] = name
+                r = Route(r.logical, name, r.region, r.environment, r.rate_limit)
+            out.append(r)
+        return Routes(out, aliases)
 
     @classmethod
     def from_specs(cls, namespaces: Iterable[model.NamespaceSpec]) -> Routes:
@@ -108,7 +131,7 @@ class Routes:
     def in_environment(self, environment: str) -> list[Route]:
         """Every route of ``environment``, sorted by physical name."""
         return sorted(
-            (r for r in self._by_physical.values() if r.environment == environment),
+            (r for r in self._routes if r.environment == environment),
             key=lambda r: r.physical,
         )
 
@@ -119,10 +142,18 @@ class Routes:
         return list(self._logical.get(logical, ()))
 
     def all(self) -> list[Route]:
-        return list(self._by_physical.values())
+        return list(self._routes)
 
     def __contains__(self, logical: object) -> bool:
         return logical in self._logical
 
     def __len__(self) -> int:
-        return len(self._by_physical)
+        return len(self._routes)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Routes):
+            return NotImplemented
+        key = lambda r: r.physical  # noqa: E731
+        return sorted(self._routes, key=key) == sorted(other._routes, key=key)
+
+    __hash__ = None  # type: ignore[assignment]

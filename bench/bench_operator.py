@@ -16,9 +16,15 @@ and 10 activities (1,000 + 1,000 types). Targets:
   counted (defined with their replica count) without starting 100 processes.
 
 Each no-op pass is a full pass as ``paved operator run`` does it: load and
-validate the inputs, read every target (ListNamespaces, 700 ListSearchAttributes),
-diff, apply nothing. Every figure is printed with the load average (shared
-2-core machine).
+validate the inputs, read every target (one ListNamespaces: the search attributes
+come from the namespaces' aliases), diff, apply nothing, write the status file.
+
+Side by side, alternating in every round: ``baseline``, the pass as it was before
+2026-11-28 afternoon (targets read one after another, desired state recomputed
+every pass, Python's GC running during the pass: ``SequentialReconciler`` below),
+and ``paved``, the current ``Reconciler`` (all targets read concurrently, desired
+state cached per inputs, GC paused while reading and diffing). Every figure is
+printed with the load average (shared 2-core machine).
 
     python bench/bench_operator.py                     # 100 x 7 namespaces, 100 workers
     python bench/bench_operator.py --logical 20 --rounds 5
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import sys
 import tempfile
@@ -41,10 +48,13 @@ from _common import machine, table, write_json
 from paved import specs
 from paved.dev import DevServer
 from paved.operator import (
+    Inputs,
     Operator,
     OperatorSettings,
+    PassResult,
     PolicyTarget,
     ProcessTemplate,
+    Reconciler,
     ReplicaSet,
     TemporalNamespaces,
     WorkerReplicas,
@@ -134,6 +144,24 @@ def write_specs(root: Path, logical: int, types_per_worker: int) -> dict[str, in
     }
 
 
+class SequentialReconciler(Reconciler):
+    """The baseline: the pass before the no-op work (same read, diff and apply code)."""
+
+    async def reconcile(self, inputs: Inputs, *, dry_run: bool = False) -> PassResult:
+        t0 = time.perf_counter()
+        results = []
+        for target in self.targets:
+            read = await self._read(target, inputs)
+            results.append(await self._settle(target, read, dry_run))
+        result = PassResult(results, time.perf_counter() - t0, dry_run)
+        if not dry_run:
+            self.metrics.record(result)
+        return result
+
+    def _desired_of(self, target: Any, inputs: Inputs) -> Any:
+        return target.desired(inputs)
+
+
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -173,36 +201,47 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         }
         print(f"converged in {converge_s:.1f}s: {converge}", flush=True)
 
+        paved_rec = op.reconciler
+        baseline = SequentialReconciler.__new__(SequentialReconciler)
+        baseline.__dict__.update(paved_rec.__dict__)  # same targets, retry state, lease check
         rounds = []
         assert await op.lease.try_acquire()  # writes allowed: a no-op must prove it wrote nothing
         try:
             for i in range(args.rounds):
-                before = (sum(temporal.writes.values()), policy.writes, workers.writes)
-                t0 = time.perf_counter()
-                r = await op._pass()
-                total = time.perf_counter() - t0
-                after = (sum(temporal.writes.values()), policy.writes, workers.writes)
-                per_target = {t.name: round(t.seconds, 3) for t in r.targets}
-                rounds.append(
-                    {
-                        "round": i + 1,
-                        "pass_s": round(total, 3),
-                        "reconcile_s": round(r.seconds, 3),
-                        "targets_s": per_target,
-                        "writes": r.writes,
-                        "rpc_writes": sum(a - b for a, b in zip(after, before, strict=True)),
-                        "drift": len(r.drift),
-                        "load": load(),
-                    }
-                )
-                print(rounds[-1], flush=True)
+                sides = [("baseline", baseline), ("paved", paved_rec)]
+                if i % 2:
+                    sides.reverse()
+                for side, rec in sides:
+                    op.reconciler = rec
+                    gc.collect()  # each side starts from the same heap state
+                    before = (sum(temporal.writes.values()), policy.writes, workers.writes)
+                    t0 = time.perf_counter()
+                    r = await op._pass()
+                    total = time.perf_counter() - t0
+                    after = (sum(temporal.writes.values()), policy.writes, workers.writes)
+                    rounds.append(
+                        {
+                            "round": i + 1,
+                            "side": side,
+                            "pass_s": round(total, 3),
+                            "reconcile_s": round(r.seconds, 3),
+                            "targets_s": {t.name: round(t.seconds, 3) for t in r.targets},
+                            "writes": r.writes,
+                            "rpc_writes": sum(a - b for a, b in zip(after, before, strict=True)),
+                            "drift": len(r.drift),
+                            "load": load(),
+                        }
+                    )
+                    print(rounds[-1], flush=True)
         finally:
+            op.reconciler = paved_rec
             await op.lease.release()
     finally:
         server.stop()
     rows = [
         [
             r["round"],
+            r["side"],
             r["pass_s"],
             r["reconcile_s"],
             r["targets_s"],
@@ -223,6 +262,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         table(
             [
                 "round",
+                "side",
                 "pass s",
                 "reconcile s",
                 "per target s",
@@ -233,7 +273,18 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             rows,
         )
     )
-    return {"machine": machine(), "sizes": sizes, "converge": converge, "noop": rounds}
+    ratios = []
+    for i in range(1, args.rounds + 1):
+        by = {r["side"]: r for r in rounds if r["round"] == i}
+        ratios.append(round(by["paved"]["pass_s"] / by["baseline"]["pass_s"], 2))
+    print(f"paved / baseline no-op pass time, per round: {ratios}")
+    return {
+        "machine": machine(),
+        "sizes": sizes,
+        "converge": converge,
+        "noop": rounds,
+        "ratios": ratios,
+    }
 
 
 if __name__ == "__main__":

@@ -106,6 +106,7 @@ class CloudNamespaces:
 
     kinds = (NAMESPACE,)
     deprecate_first = frozenset({NAMESPACE})
+    cache_desired = True  # desired() reads the inputs only
 
     def __init__(
         self,

@@ -108,6 +108,7 @@ class PolicyTarget:
 
     kinds = (SETTINGS, TEAM, PRINCIPAL)
     deprecate_first: frozenset[str] = frozenset()
+    cache_desired = True  # desired() reads the inputs only
 
     def __init__(self, path: Path, *, name: str = "policy") -> None:
         self.name = name

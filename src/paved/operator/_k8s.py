@@ -196,6 +196,7 @@ class KubernetesTarget:
 
     kinds: tuple[str, ...] = KIND_ORDER
     deprecate_first: frozenset[str] = frozenset()
+    cache_desired = True  # desired() reads the inputs only
 
     def __init__(self, cluster: str, project: str, api: KubeApi) -> None:
         self.name = f"k8s:{cluster}"

@@ -194,6 +194,10 @@ class Target(Protocol):
         deprecate_first: kinds that are marked deprecated before deletion,
             deleted only after the grace period (Temporal namespaces); others
             are deleted as soon as they are removed from the specs.
+        cache_desired (optional class attribute, default False): ``desired``
+            depends on the inputs alone, so the reconciler computes it once per
+            inputs object. Leave it False when it reads other state (the local
+            worker target asks whether an autoscaler owns the replica count).
     """
 
     @property

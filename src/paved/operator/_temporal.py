@@ -139,6 +139,7 @@ class TemporalNamespaces:
 
     kinds = (NAMESPACE, SEARCH_ATTRIBUTE)
     deprecate_first = frozenset({NAMESPACE})
+    cache_desired = True  # desired() reads the inputs only
 
     def __init__(
         self,

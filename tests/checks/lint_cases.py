@@ -172,6 +172,38 @@ CASES: dict[str, tuple[dict[str, str], dict[str, str]]] = {
             + "@activity.defn\nasync def thumbnail(image_key: str) -> str:\n    return 'ok'\n"
         },
     ),
+    # Paved's local rule: a local=True activity on another worker than the calling workflow,
+    # or one that heartbeats.
+    "PVL109": (
+        {
+            "c/__init__.py": "",
+            "c/acts.py": "import paved\nfrom temporalio import activity\n\n\n"
+            '@paved.activity(namespace="n", worker="w-gpu", local=True)\n'
+            "async def far(x: int) -> int:\n    return x\n\n\n"
+            '@paved.activity(namespace="n", worker="w", local=True)\n'
+            "async def beats(x: int) -> int:\n    activity.heartbeat()\n    return x\n",
+            "c/wf.py": wf(
+                "await paved.execute_activity(far, 1)  # expect\n"
+                "return await paved.execute_activity(beats, 1)  # expect",
+                extra="import paved\nfrom c.acts import beats, far\n\n",
+                deco='@paved.workflow(namespace="n", worker="w")',
+            ),
+        },
+        {
+            "c/__init__.py": "",
+            "c/acts.py": "import paved\n\n\n"
+            '@paved.activity(namespace="n", worker="w", local=True)\n'
+            "async def near(x: int) -> int:\n    return x\n\n\n"
+            '@paved.activity(namespace="n", worker="w-gpu")\n'
+            "async def far(x: int) -> int:\n    return x\n",
+            "c/wf.py": wf(
+                "await paved.execute_activity(far, 1)\n"
+                "return await paved.execute_activity(near, 1)",
+                extra="import paved\nfrom c.acts import far, near\n\n",
+                deco='@paved.workflow(namespace="n", worker="w")',
+            ),
+        },
+    ),
     # Cross-module: the workflow calls a project helper that calls uuid4 (temporalint: one module at a time).
     "PVL001-cross": (
         {

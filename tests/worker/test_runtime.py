@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from tests.conftest import unique_pkg
 
@@ -34,6 +35,10 @@ import paved
 async def add(a: int) -> int:
     return a + 1
 
+@paved.activity(namespace="rt", worker="rt-worker", local=True)
+async def double(a: int) -> int:  # a short step: a local activity of rt-worker's workflows
+    return a * 2
+
 @paved.activity(namespace="rt", worker="rt-worker")
 def shout(s: str) -> str:  # a sync activity: needs a thread pool
     return s.upper()
@@ -51,7 +56,13 @@ async def slow(tag: str) -> str:
 import paved
 from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
-    from {pkg}.acts import add, shout, slow
+    from {pkg}.acts import add, double, shout, slow
+
+@paved.workflow(namespace="rt", worker="rt-worker")
+class DoubleFlow:
+    @workflow.run
+    async def run(self, a: int) -> int:
+        return await paved.execute_activity(double, await paved.execute_activity(double, a))
 
 @paved.workflow(namespace="rt", worker="rt-worker")
 class AddFlow:
@@ -138,6 +149,20 @@ async def test_managed_worker_registers_every_type_without_a_list(
             )
             == "HI"
         )
+        # Paved's local rule: `double` (local=True, the workflow's own worker) runs inside
+        # the workflow task: markers, no activity task, one workflow task in all.
+        h = await c.start_workflow("DoubleFlow", 5, id=f"d-{uuid.uuid4()}", task_queue=q)
+        assert await h.result() == 20
+        kinds = [e.event_type for e in (await h.fetch_history()).events]
+        assert kinds.count(EventType.EVENT_TYPE_MARKER_RECORDED) == 2
+        assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in kinds
+        assert kinds.count(EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED) == 1
+        spec = project.specs().worker("rt-worker")
+        by_queue = {qs.name: qs for qs in spec.queues}
+        assert by_queue[q].local_activities == ["double"]
+        assert "local_activities" not in (project.specs_dir / "workers.yaml").read_text().split(
+            "rt-worker-activities"
+        )[1].split("kind: workflow")[0]
     finally:
         stop.set()
         await asyncio.wait_for(task, 60)

@@ -1,7 +1,10 @@
 """The example's activities: moderation, rendering on the GPU service, storage.
 
-They are ordinary async functions with a placement: moderation and storage run
-on ``imagegen-worker`` next to the workflow; rendering runs on ``imagegen-gpu``,
+They are ordinary async functions with a placement: moderation and storage are
+short steps on ``imagegen-worker``, the workflow's own worker, declared
+``local=True``: they run inside the workflow's worker as local activities (no
+activity task, fewer history events; Paved's local rule, docs/tiers.md);
+rendering runs on ``imagegen-gpu``,
 a worker whose slot count equals the GPU fleet's capacity (see ``paved.yaml``),
 so the backlog of a burst waits in Temporal's task queue instead of hammering
 the GPUs. Failures are raised, never swallowed: Temporal retries with backoff.
@@ -47,7 +50,7 @@ def moderation_rule(prompt: str) -> Moderation:
     return Moderation(allowed=True)
 
 
-@paved.activity(namespace=NAMESPACE, worker="imagegen-worker")
+@paved.activity(namespace=NAMESPACE, worker="imagegen-worker", local=True)
 async def moderate_prompt(prompt: str) -> Moderation:
     """Check a prompt against the content policy."""
     return moderation_rule(prompt)
@@ -135,7 +138,7 @@ def _retry_after(header: str | None) -> timedelta | None:
     return timedelta(seconds=seconds * random.uniform(0.5, 1.0))
 
 
-@paved.activity(namespace=NAMESPACE, worker="imagegen-worker")
+@paved.activity(namespace=NAMESPACE, worker="imagegen-worker", local=True)
 async def store_image(inp: StoreInput) -> StoredImage:
     """Write the image to the blob store under ``inp.key`` (idempotent: a retry overwrites)."""
     data = base64.b64decode(inp.image.png_b64)

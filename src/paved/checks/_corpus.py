@@ -22,6 +22,7 @@ and skips the rest, so re-running refreshes without duplicating.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from google.protobuf.message import Message
-from temporalio.api.common.v1 import Payload
+from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.api.failure.v1 import Failure
 from temporalio.api.history.v1 import History
 from temporalio.client import Client, WorkflowHistory
@@ -125,8 +126,36 @@ def seal_history(history: History, ring: codec.KeyRing, namespace: str) -> int:
     for event in history.events:
         if _is_patch_marker(event):
             continue
-        _walk(event, enc, lambda f: _encode_failure(f, ring, namespace))
+        with _core_metadata_aside(event):
+            _walk(event, enc, lambda f: _encode_failure(f, ring, namespace))
     return count
+
+
+@contextlib.contextmanager
+def _core_metadata_aside(event: Any) -> Iterator[None]:
+    """A local activity's marker (``core_local_activity``) holds the SDK core's own metadata
+    in ``details["data"]`` (sequence number, activity id and type, attempt, times: no user
+    data), which the core parses itself during replay and the codec never touches; only
+    ``details["result"]`` is the activity's (encrypted) result. Keep ``data`` out of the
+    walk, as Temporal's SDKs write it."""
+    attrs = event.marker_recorded_event_attributes if _is_local_marker(event) else None
+    if attrs is None or "data" not in attrs.details:
+        yield
+        return
+    kept = Payloads()
+    kept.CopyFrom(attrs.details["data"])
+    del attrs.details["data"]
+    try:
+        yield
+    finally:
+        attrs.details["data"].CopyFrom(kept)
+
+
+def _is_local_marker(event: Any) -> bool:
+    return bool(
+        event.HasField("marker_recorded_event_attributes")
+        and event.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    )
 
 
 def _is_patch_marker(event: Any) -> bool:
@@ -156,7 +185,8 @@ def plaintext_payloads(history: History) -> int:
 
     for event in history.events:
         if not _is_patch_marker(event):
-            _walk(event, look, look_failure)
+            with _core_metadata_aside(event):
+                _walk(event, look, look_failure)
     return count
 
 

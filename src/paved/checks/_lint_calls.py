@@ -67,7 +67,77 @@ def _nonempty_literal(node: ast.expr | None) -> bool:
     )
 
 
+def _placement_kwargs(module: ix.Module, node: ast.AST, kinds: set[str]) -> dict[str, object]:
+    """Constant keyword arguments of a ``@paved.activity(...)``/``@paved.workflow(...)``."""
+    for d in getattr(node, "decorator_list", []):
+        if isinstance(d, ast.Call) and (module.resolve(d.func) or "") in kinds:
+            return {
+                k.arg: k.value.value
+                for k in d.keywords
+                if k.arg is not None and isinstance(k.value, ast.Constant)
+            }
+    return {}
+
+
+_PAVED_ACTIVITY = {"paved.activity", "paved.sdk.activity"}
+_PAVED_WORKFLOW = {"paved.workflow", "paved.sdk.workflow"}
+
+
+def _enclosing_workflow(module: ix.Module, call: ast.Call) -> ast.ClassDef | None:
+    for cls in module.classes.values():
+        if ix.is_workflow_class(module, cls) and any(n is call for n in ast.walk(cls)):
+            return cls
+    return None
+
+
+def _local_rule(ctx: r.Ctx, module: ix.Module, call: ast.Call, api: str) -> None:
+    """PVL109: Paved's local rule (paved.sdk.runs_local), explained at the call site."""
+    if not r.is_paved_call(module, call):
+        return
+    target = call.args[0] if call.args else r.keyword(call, "activity")
+    found = (
+        ctx.index.callee(module, ast.Call(func=target, args=[], keywords=[])) if target else None
+    )
+    if found is None:
+        return
+    amod, afn = found
+    akw = _placement_kwargs(amod, afn, _PAVED_ACTIVITY)
+    if akw.get("local") is not True:
+        return
+    cls = _enclosing_workflow(module, call)
+    wkw = _placement_kwargs(module, cls, _PAVED_WORKFLOW) if cls is not None else {}
+    aw, ww = akw.get("worker", "default-worker"), wkw.get("worker", "default-worker")
+    if cls is not None and aw != ww and "task_queue" not in {k.arg for k in call.keywords}:
+        ctx.report(
+            "PVL109",
+            module,
+            call,
+            f"{afn.name} is declared local=True on worker {aw!r} but workflow {cls.name} runs on "
+            f"{ww!r}: it runs as an ordinary activity on {aw!r}'s queue (the local rule needs "
+            "the workflow's own worker)",
+        )
+        return
+    hb = r.keyword(call, "heartbeat_timeout")
+    if hb is not None and not r.is_none(hb):
+        ctx.report(
+            "PVL109",
+            module,
+            call,
+            f"{afn.name} runs as a local activity (local=True, the workflow's own worker): "
+            "heartbeat_timeout does not apply, a local activity cannot heartbeat",
+        )
+    elif _heartbeats(ctx, amod, afn, set()):
+        ctx.report(
+            "PVL109",
+            module,
+            call,
+            f"{afn.name} runs as a local activity (local=True, the workflow's own worker) but "
+            "calls activity.heartbeat(): a local activity cannot heartbeat",
+        )
+
+
 def _activity_call(ctx: r.Ctx, module: ix.Module, call: ast.Call, api: str) -> None:
+    _local_rule(ctx, module, call, api)
     paved = r.is_paved_call(module, call)  # tier defaults supply timeouts and a bounded retry
     names = {k.arg for k in call.keywords}
     if not paved and not names & {"start_to_close_timeout", "schedule_to_close_timeout"}:

@@ -130,6 +130,14 @@ RULES: dict[str, Rule] = {
             "check workflow.info().is_continue_as_new_suggested() and call workflow.continue_as_new(...)",
         ),
         Rule(
+            "PVL109",
+            "local-activity",
+            "an activity declared local=True that cannot run as a local activity here "
+            "(Paved's local rule: called by a workflow on the same worker, no heartbeats)",
+            "place the activity on the calling workflow's worker, or drop local=True; "
+            "a step that heartbeats or runs for minutes is an ordinary activity",
+        ),
+        Rule(
             "PVL108",
             "payload-size",
             "raw bytes cross Temporal as a payload (2 MB hard limit per payload)",

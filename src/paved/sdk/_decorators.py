@@ -90,6 +90,7 @@ def _placement(
     task_queue: str | None,
     shared_queue: bool,
     tier: int | None,
+    local: bool = False,
 ) -> Placement:
     """Validate the decorator's arguments and build the placement of ``obj``."""
     _check_common(kind, where, namespace, worker, task_queue, tier)
@@ -106,6 +107,7 @@ def _placement(
         qualname=obj.__qualname__,
         source=where,
         explicit_queue=task_queue is not None,
+        local=local,
     )
 
 
@@ -193,6 +195,7 @@ def activity(
     name: str | None = None,
     shared_queue: bool = False,
     tier: int | None = None,
+    local: bool = False,
     **defn_kwargs: Any,
 ) -> Callable[[FnT], FnT]: ...
 
@@ -206,6 +209,7 @@ def activity(
     name: str | None = None,
     shared_queue: bool = False,
     tier: int | None = None,
+    local: bool = False,
     **defn_kwargs: Any,
 ) -> FnT | Callable[[FnT], FnT]:
     """Define an activity and where it runs.
@@ -213,6 +217,11 @@ def activity(
     The task queue defaults to ``<worker>-activities``. Call it from a workflow
     with :func:`paved.execute_activity`, which routes to that queue and applies
     the tier's default timeouts and retry policy.
+
+    ``local=True`` declares a short step (seconds, no heartbeats): called from a
+    workflow placed on the same worker it runs as a Temporal local activity in
+    that workflow's worker (Paved's local rule, ``paved.sdk.runs_local``;
+    ``docs/tiers.md``), elsewhere as an ordinary activity.
     """
 
     where = _caller()
@@ -225,7 +234,7 @@ def activity(
                 fix="put @paved.activity on a def or async def",
             )
         placement = _placement(
-            "activity", f, where, name, namespace, worker, task_queue, shared_queue, tier
+            "activity", f, where, name, namespace, worker, task_queue, shared_queue, tier, local
         )
         try:
             defined = t_activity.defn(name=name, **defn_kwargs)(f)

@@ -34,6 +34,9 @@ class Placement:
         namespace_tier: the namespace's tier in the ``paved.yaml`` above the
             code, read when the decorator ran; None when it declares none.
         project_file: that ``paved.yaml`` ("" when none was found).
+        local: an activity declared ``local=True``: a short step that runs as a
+            Temporal local activity inside the calling workflow's worker when that
+            workflow is placed on the same worker (see :func:`runs_local`).
     """
 
     kind: str
@@ -49,6 +52,7 @@ class Placement:
     explicit_queue: bool = False
     namespace_tier: int | None = None
     project_file: str = ""
+    local: bool = False
 
     @property
     def ref(self) -> str:
@@ -90,3 +94,25 @@ def placement_of(obj: Any) -> Placement:
             fix="decorate it with @paved.workflow or @paved.activity",
         )
     return p
+
+
+def runs_local(activity: Placement, workflow: Placement | None) -> bool:
+    """Paved's local-activity rule: does a call of ``activity`` from ``workflow`` run locally?
+
+    Yes when the activity is declared ``local=True`` and the calling workflow is
+    placed on the same managed worker, in the same namespace: that worker registers
+    the activity beside the workflow (``local_activities`` of its workflow queue in
+    ``specs/workers.yaml``) and runs it inside the workflow task, as a Temporal local
+    activity: no activity task, no second queue, two or three fewer history events
+    and one workflow task fewer per call. Anywhere else the same activity is an
+    ordinary activity on its own queue. Decided from placements alone, so the same
+    code issues the same commands under any runner (deterministic).
+    """
+    return (
+        activity.kind == "activity"
+        and activity.local
+        and workflow is not None
+        and workflow.kind == "workflow"
+        and workflow.worker == activity.worker
+        and workflow.namespace == activity.namespace
+    )

@@ -269,6 +269,10 @@ class QueueSpec(_Strict):
     kind: Literal["workflow", "activity", "shared"]
     workflows: list[str] = []
     activities: list[str] = []
+    # Activities declared local=True on this worker: its workflow queue's Worker runs
+    # them as local activities (Paved's local rule, paved.sdk.runs_local). Written
+    # only when there are some.
+    local_activities: list[str] = Field(default=[], exclude_if=lambda v: not v)
 
 
 class WorkerSpec(_Strict):

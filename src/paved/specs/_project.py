@@ -191,12 +191,17 @@ class Project:
                     if q["workflow"] and q["activity"]
                     else ("workflow" if q["workflow"] else "activity")
                 )
+                # Paved's local rule: the worker's local activities run beside its workflows.
+                local = sorted(
+                    a.name for a in items if q["workflow"] and a.kind == "activity" and a.local
+                )
                 queue_specs.append(
                     model.QueueSpec(
                         name=qname,
                         kind=kind,
                         workflows=sorted(q["workflow"]),
                         activities=sorted(q["activity"]),
+                        local_activities=local,
                     )
                 )
             workers.append(

@@ -49,6 +49,8 @@ class Bootstrap:
     namespace: specs.NamespaceSpec
     workflows: dict[str, list[type]] = field(default_factory=dict)  # queue -> classes
     activities: dict[str, list[Any]] = field(default_factory=dict)  # queue -> callables
+    # queue -> activities its workflows run as local activities (Paved's local rule)
+    local_activities: dict[str, list[Any]] = field(default_factory=dict)
     # temporalio plugins every Worker of this process carries (agent frameworks' integrations)
     plugins: list[Any] = field(default_factory=list)
     build_id: str = "dev"  # in the worker identity, /metrics and every call-site header
@@ -100,6 +102,7 @@ def bootstrap(project: specs.Project, name: str) -> Bootstrap:
     for q in spec.queues:
         boot.workflows[q.name] = _resolve(name, "workflow", q.workflows)
         boot.activities[q.name] = _resolve(name, "activity", q.activities)
+        boot.local_activities[q.name] = _resolve(name, "activity", q.local_activities)
     _check_tiers(boot)
     return boot
 
@@ -166,10 +169,11 @@ def build_workers(client: Client, boot: Bootstrap, *, identity: str | None = Non
     for q in boot.spec.queues:
         wfs = boot.workflows.get(q.name, [])
         acts = boot.activities.get(q.name, [])
+        local = [a for a in boot.local_activities.get(q.name, []) if a not in acts]
         kwargs: dict[str, Any] = {
             "task_queue": q.name,
             "workflows": wfs,
-            "activities": acts,
+            "activities": acts + local,
             "workflow_runner": runner,
             "graceful_shutdown_timeout": timedelta(seconds=tuning.graceful_shutdown_seconds),
             "max_cached_workflows": tuning.max_cached_workflows if wfs else 0,
@@ -179,12 +183,18 @@ def build_workers(client: Client, boot: Bootstrap, *, identity: str | None = Non
             "activity_task_poller_behavior": poller,
             "interceptors": [sdk.CallSiteInterceptor(boot.build_id)],
         }
+        if local:
+            kwargs["max_concurrent_local_activities"] = tuning.max_concurrent_activities
+            if not acts:
+                # A workflow queue: its local activities run inside workflow tasks; it
+                # polls no activity tasks.
+                kwargs["no_remote_activities"] = True
         if identity:
             kwargs["identity"] = f"{identity}@{q.name}"
         if boot.plugins:
             kwargs["plugins"] = boot.plugins
         # Sync activities need an executor; async ones do not.
-        if any(not asyncio.iscoroutinefunction(a) for a in acts):
+        if any(not asyncio.iscoroutinefunction(a) for a in acts + local):
             from concurrent.futures import ThreadPoolExecutor
 
             kwargs["activity_executor"] = ThreadPoolExecutor(

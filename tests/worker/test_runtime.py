@@ -160,9 +160,13 @@ async def test_managed_worker_registers_every_type_without_a_list(
         spec = project.specs().worker("rt-worker")
         by_queue = {qs.name: qs for qs in spec.queues}
         assert by_queue[q].local_activities == ["double"]
-        assert "local_activities" not in (project.specs_dir / "workers.yaml").read_text().split(
-            "rt-worker-activities"
-        )[1].split("kind: workflow")[0]
+        assert (
+            "local_activities"
+            not in (project.specs_dir / "workers.yaml")
+            .read_text()
+            .split("rt-worker-activities")[1]
+            .split("kind: workflow")[0]
+        )
     finally:
         stop.set()
         await asyncio.wait_for(task, 60)

@@ -233,3 +233,39 @@ async def test_adopt_marks_an_unmarked_desired_namespace_only(
     assert retention == 4 and data["paved.io/managed-by"] == f"paved-operator/{proj}"
     _, _, data = await describe(client, f"{foreign}-dev-local")
     assert data["paved.io/managed-by"] == "paved-operator/else"
+
+
+async def test_a_repeated_read_reuses_unchanged_namespaces_and_still_sees_drift(
+    tmp_path: Path, dev_server: DevServer, client: Client
+) -> None:
+    from temporalio.api.namespace.v1 import UpdateNamespaceInfo
+    from temporalio.api.workflowservice.v1 import UpdateNamespaceRequest
+
+    from paved.operator import load_inputs
+
+    proj = project_name()
+    root = write_project(
+        tmp_path / "p", proj, {"cache": {"owner": "team-c", "description": "as specified"}}
+    )
+    op = make_operator(root, dev_server)
+    assert (await op.apply_once(timeout=60)).converged
+    (target,) = [t for t in op.targets if isinstance(t, TemporalNamespaces)]
+    desired = target.desired(load_inputs(op.project))
+    first = await target.observe(desired)
+    assert await target.observe(desired) is first  # nothing differed: the same snapshot
+    quiet = await op.plan()
+    assert quiet.drift == [] and await op.plan() is not quiet
+
+    # someone edits the namespace by hand: the next read sees it, the diff repairs it
+    await client.workflow_service.update_namespace(
+        UpdateNamespaceRequest(
+            namespace="cache-dev-local", update_info=UpdateNamespaceInfo(description="by hand")
+        )
+    )
+    assert await target.observe(desired) is not first
+    drift = (await op.plan()).drift
+    assert [(c.name, c.op, [f.field for f in c.fields]) for c in drift] == [
+        ("cache-dev-local", Op.UPDATE, ["description"])
+    ]
+    assert (await op.apply_once(timeout=60)).converged
+    assert (await describe(client, "cache-dev-local"))[1] == "as specified"

@@ -6,7 +6,9 @@ Temporal overlaps the others' work); then per target, in order: ``diff``
 (pure) -> ``apply`` of the writes, parents first, a phase per kind, objects of
 a phase in parallel. A target whose ``desired`` depends on the inputs alone
 (``cache_desired = True``) computes it once per inputs object (the operator
-re-parses the inputs only when a file changed). Each object fails on
+re-parses the inputs only when a file changed); a target whose ``observe``
+returns the very snapshot of the last pass (nothing read differed) gets the last
+diff again, unless a deprecated object made that diff depend on the clock. Each object fails on
 its own: its error is recorded, it is retried with exponential backoff (base
 doubling up to a cap, with jitter), and the rest of the pass goes on. A
 ``TerminalError`` waits until the object's desired spec changes. A target whose
@@ -183,6 +185,7 @@ class Reconciler:
         self.clock = clock
         self._retry: dict[tuple[str, Key], _Retry] = {}
         self._desired: dict[str, tuple[Inputs, list[Desired]]] = {}
+        self._diffs: dict[str, tuple[list[Desired], Snapshot, list[Change]]] = {}
 
     def next_retry_in(self) -> float | None:
         """Seconds until the earliest non-terminal retry, or None."""
@@ -252,7 +255,16 @@ class Reconciler:
             deprecate_first=target.deprecate_first,
             kinds=target.kinds,
         )
-        res.changes = diff(read.desired, read.snapshot, rules)
+        prev = self._diffs.get(target.name)
+        if prev is not None and prev[0] is read.desired and prev[1] is read.snapshot:
+            res.changes = list(prev[2])  # same inputs, same read: the same verdicts
+        else:
+            res.changes = diff(read.desired, read.snapshot, rules)
+            # a deprecated object's verdict depends on the clock: such a diff is not kept
+            if not any(o.deprecated_since is not None for o in read.snapshot.objects):
+                self._diffs[target.name] = (read.desired, read.snapshot, res.changes)
+            else:
+                self._diffs.pop(target.name, None)
         statuses = {c.key: self._status(target.name, c) for c in res.changes}
         if not dry_run and any(c.is_write for c in res.changes):
             if gc_on:

@@ -171,6 +171,46 @@ class Flow3:
         return ""
 
 
+class Ping(BaseModel):
+    kind: Literal["ping"] = "ping"
+    at: int
+
+
+class Pong(BaseModel):
+    kind: Literal["pong"] = "pong"
+    reply: str
+
+
+class Bye(BaseModel):
+    kind: Literal["bye"] = "bye"
+
+
+class Node(BaseModel):
+    name: str
+    children: list[Node] = []
+
+
+class Events(BaseModel):
+    events: list[Ping | Pong] = Field(default_factory=list)
+    tree: Node | None = None
+
+
+class EventsWithBye(BaseModel):
+    events: list[Ping | Pong | Bye] = Field(default_factory=list)
+    tree: Node | None = None
+
+
+def test_tagged_unions_and_recursive_types_compare_member_by_member() -> None:
+    """Each member of a union is compared with the member that accepts it (the one
+    with the same tag), not with the first member of the same JSON type; a
+    recursive type ends; an unchanged type is never a break."""
+    assert rules(Events, Events, output=True) == []
+    assert rules(Events, EventsWithBye) == []  # a reader that accepts one more member
+    found = rules(Events, EventsWithBye, output=True)  # old readers meet a new member
+    assert found and {f.rule for f in found} <= {"ENUM_VALUE_ADDED", "FIELD_REMOVED"}
+    assert all(f.path.startswith("events[]") for f in found), [f.format() for f in found]
+
+
 def test_surface_rules() -> None:
     old = _schema.workflow_doc("Flow", Flow1)
     broken = _schema_check.compare_docs(

@@ -133,6 +133,13 @@ def _io(
     new_type: Any,
     output: bool,
 ) -> list[SchemaFinding]:
+    if old == new:
+        # Unchanged (reader and writer schemas both): nothing can break that did not
+        # already work. Comparing a type's writer schema with its own reader schema
+        # asks jsoncompat to prove Pydantic's serialization and validation modes
+        # agree, which it cannot for large tagged unions (Pydantic AI's messages):
+        # it answered "incompatible" with no example, for unchanged goldens.
+        return []
     out = _direction(
         type_name, where, old.get("writer", {}), new.get("reader", {}), "reader", new_type
     )

@@ -118,8 +118,13 @@ def compare(
     wroot: Schema | None = None,
     rroot: Schema | None = None,
     path: str = "",
+    seen: frozenset[tuple[int, ...]] = frozenset(),
 ) -> list[Diff]:
     """Findings where values of ``writer`` are not accepted by ``reader``.
+
+    ``seen``: the (writer, reader) schema pairs being compared further up: a
+    recursive schema (a JSON value holding JSON values) meets the same pair again,
+    which adds nothing, so that branch ends there.
 
     ``new_side`` ("reader" or "writer") names which side is the new code, so
     the rule reads as a change: a reader that now requires a field is
@@ -146,13 +151,66 @@ def compare(
                 )
             )
             continue
-        r = fits[0]
-        out.extend(_compare_same(w, r, new_side, wroot, rroot, path))
+        pair = (id(w), *(id(r) for r in fits))
+        if pair in seen:
+            continue
+        out.extend(_best_match(w, fits, new_side, wroot, rroot, path, seen | {pair}))
     return out
 
 
+def _consts(s: Schema) -> dict[str, Any]:
+    """The ``const`` properties of an object schema (a tagged union's discriminators)."""
+    return {
+        k: v["const"]
+        for k, v in s.get("properties", {}).items()
+        if isinstance(v, dict) and "const" in v
+    }
+
+
+def _best_match(
+    w: Schema,
+    fits: list[Schema],
+    new_side: str,
+    wroot: Schema,
+    rroot: Schema,
+    path: str,
+    seen: frozenset[tuple[int, ...]],
+) -> list[Diff]:
+    """The findings of writer option ``w`` against the reader option that accepts it best.
+
+    A union (``anyOf``/``oneOf``; a tagged union such as the OpenAI stream events
+    has dozens of object members told apart by a ``const`` field) accepts a value
+    when any member does: ``w`` is compared with the members whose discriminators
+    agree first, and the first member without findings ends the search; otherwise
+    the member with the fewest findings is reported.
+    """
+    if len(fits) > 1:
+        tags = _consts(w)
+        fits = sorted(
+            fits,
+            key=lambda r: (
+                r != w,
+                sum(1 for k, v in _consts(r).items() if tags.get(k, v) != v),
+            ),
+        )
+    best: list[Diff] | None = None
+    for r in fits:
+        found = _compare_same(w, r, new_side, wroot, rroot, path, seen)
+        if not found:
+            return []
+        if best is None or len(found) < len(best):
+            best = found
+    return best or []
+
+
 def _compare_same(
-    w: Schema, r: Schema, new_side: str, wroot: Schema, rroot: Schema, path: str
+    w: Schema,
+    r: Schema,
+    new_side: str,
+    wroot: Schema,
+    rroot: Schema,
+    path: str,
+    seen: frozenset[tuple[int, ...]] = frozenset(),
 ) -> list[Diff]:
     out: list[Diff] = []
     here = path or "$"
@@ -236,6 +294,7 @@ def _compare_same(
                         wroot=wroot,
                         rroot=rroot,
                         path=f"{path}.{name}" if path else name,
+                        seen=seen,
                     )
                 )
     if "array" in _types(w) and "array" in _types(r) and "items" in r:
@@ -247,6 +306,7 @@ def _compare_same(
                 wroot=wroot,
                 rroot=rroot,
                 path=f"{path}[]",
+                seen=seen,
             )
         )
     return out

@@ -100,11 +100,32 @@ class WorkerTuning(_Strict):
     graceful_shutdown_seconds: float = Field(default=30.0, ge=0)
 
 
+def capacity_gate(capacity: int, replicas: int) -> int:
+    """Permits of one replica's capacity gate: the declared capacity shared by the replicas."""
+    return max(1, -(-capacity // max(1, replicas)))
+
+
+def capacity_prefetch(gate: int) -> int:
+    """Tasks a replica holds ready behind its gate: half the gate, at least 2, at most 32.
+
+    Enough to cover the measured dispatch latency of a busy local server for
+    activities of a few hundred milliseconds (bench/bench_burst.py); bounded so a
+    replica never hoards work another replica could run."""
+    return min(32, max(2, -(-gate // 2)))
+
+
 class WorkerConfig(_Strict):
     """Optional per-worker overrides in ``paved.yaml``."""
 
     owner: str | None = None
     replicas: int = Field(default=1, ge=0)
+    capacity: int | None = Field(
+        default=None,
+        ge=1,
+        description="the concurrency of the dependency this worker's activities call (a GPU "
+        "fleet, a rate-limited API): at most this many of its activities run at once across "
+        "its replicas, with a few more held ready behind the limit (paved.worker.CapacityGate)",
+    )
     tuning: WorkerTuning = WorkerTuning()
     image: str | None = None
     autoscaler: _clusters.AutoscalerConfig | None = Field(
@@ -285,6 +306,13 @@ class WorkerSpec(_Strict):
     modules: list[str]
     queues: list[QueueSpec]
     tuning: WorkerTuning
+    # The dependency's concurrency from paved.yaml (written only when declared).
+    capacity: int | None = Field(default=None, ge=1, exclude_if=lambda v: v is None)
+
+    @property
+    def capacity_permits(self) -> int | None:
+        """Permits of one replica's capacity gate (None: no declared capacity)."""
+        return None if self.capacity is None else capacity_gate(self.capacity, self.replicas)
 
 
 class WorkersFile(_Strict):

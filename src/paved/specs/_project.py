@@ -214,7 +214,8 @@ class Project:
                     image=wcfg.image,
                     modules=sorted({p.module for p in items}),
                     queues=queue_specs,
-                    tuning=wcfg.tuning,
+                    tuning=_tuning(wcfg),
+                    capacity=wcfg.capacity,
                 )
             )
         return Specs(
@@ -319,3 +320,12 @@ class Project:
             ),
             workers=yamlio.load_model(d / "workers.yaml", model.WorkersFile, what="spec file"),
         )
+
+
+def _tuning(wcfg: model.WorkerConfig) -> model.WorkerTuning:
+    """The worker's tuning; a declared ``capacity`` sets its activity slots (gate + prefetch)."""
+    if wcfg.capacity is None:
+        return wcfg.tuning
+    gate = model.capacity_gate(wcfg.capacity, wcfg.replicas)
+    slots = gate + model.capacity_prefetch(gate)
+    return wcfg.tuning.model_copy(update={"max_concurrent_activities": slots})

@@ -1,5 +1,6 @@
 """Managed workers: bootstrap from specs, tuned temporalio Workers, health and metrics."""
 
+from paved.worker._capacity import CapacityGate
 from paved.worker._http import derived_metrics
 from paved.worker._http import serve as serve_http
 from paved.worker._runtime import (
@@ -14,6 +15,7 @@ from paved.worker._runtime import (
 __all__ = [
     "SANDBOX_PASSTHROUGH",
     "Bootstrap",
+    "CapacityGate",
     "bootstrap",
     "build_id",
     "build_workers",

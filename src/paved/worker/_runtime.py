@@ -35,6 +35,7 @@ from paved import sdk, specs
 from paved._errors import ProjectError
 from paved._net import free_port
 from paved._proc import stop_on_signals
+from paved.worker import _capacity
 
 log = logging.getLogger("paved.worker")
 
@@ -162,6 +163,7 @@ def build_workers(client: Client, boot: Bootstrap, *, identity: str | None = Non
     poller = PollerBehaviorAutoscaling(
         minimum=tuning.poller_min, maximum=tuning.poller_max, initial=tuning.poller_initial
     )
+    gate = capacity_gate(boot.spec)
     runner = SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH)
     )
@@ -178,11 +180,14 @@ def build_workers(client: Client, boot: Bootstrap, *, identity: str | None = Non
             "graceful_shutdown_timeout": timedelta(seconds=tuning.graceful_shutdown_seconds),
             "max_cached_workflows": tuning.max_cached_workflows if wfs else 0,
             "max_concurrent_workflow_tasks": tuning.max_concurrent_workflow_tasks,
+            # with a declared capacity: the gate's permits + the prefetch (paved gen)
             "max_concurrent_activities": tuning.max_concurrent_activities,
             "workflow_task_poller_behavior": poller,
             "activity_task_poller_behavior": poller,
             "interceptors": [sdk.CallSiteInterceptor(boot.build_id)],
         }
+        if gate is not None and acts:
+            kwargs["interceptors"].append(gate)
         if local:
             kwargs["max_concurrent_local_activities"] = tuning.max_concurrent_activities
             if not acts:
@@ -202,6 +207,12 @@ def build_workers(client: Client, boot: Bootstrap, *, identity: str | None = Non
             )
         workers.append(Worker(client, **kwargs))
     return workers
+
+
+def capacity_gate(spec: specs.WorkerSpec) -> _capacity.CapacityGate | None:
+    """The gate of a worker whose ``paved.yaml`` entry declares ``capacity:`` (else None)."""
+    permits = spec.capacity_permits
+    return None if permits is None else _capacity.CapacityGate(permits)
 
 
 async def connect_for(

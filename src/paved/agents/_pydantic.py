@@ -9,10 +9,20 @@ tools worker with the tools' tier, and records them as Paved activities so
 
 Usage::
 
-    llm = agents.llm_worker(namespace="research", worker="llm-pydantic")
+    llm = agents.llm_worker(namespace="research", worker="llm-pydantic")   # model tier
     pyd = agents.PydanticAgents(llm, tools_worker="research-pydantic")
-    agent = Agent(model, name="researcher", capabilities=[pyd.durability()])
+    agent = Agent(model, name="researcher", capabilities=[pyd.durability(tier=2)])
+
+    @agent.tool_plain(metadata=pyd.tool(tier=3))     # one tool's own tier
+    async def crawl(url: str) -> str: ...
+
     pyd.register(agent)
+
+Tiers come from the declarations, most specific first: a tool's ``pyd.tool(tier=)``,
+the agent's ``durability(tier=)``, the runtime's ``tools_tier=``, and only then the
+namespace's tier in ``paved.yaml``; model requests take the ``llm_worker``'s tier (else
+the namespace's). ``register`` records the agent's tool activities with the agent's
+tier, so ``paved gen`` writes that tier into the specs.
 """
 
 from __future__ import annotations
@@ -61,16 +71,42 @@ class PydanticAgents:
         frame = sys._getframe(1)
         self._source = f"{frame.f_code.co_filename}:{frame.f_lineno}"
         self._module = str(frame.f_globals.get("__name__", "__main__"))
+        _check_tier(self._source, "tools_tier", tools_tier)
+        # the tier each agent's durability() declared (held with it: looked up by identity)
+        self._agent_tiers: list[tuple[TemporalDurability[Any], int | None]] = []
         runtimes.RUNTIMES.add(self)
 
-    def _tool_config(self) -> ActivityConfig:
-        d = sdk.tier_defaults(sdk.resolve_tier(self.namespace, self._source, self.tools_tier))
+    def _tool_config(self, tier: int | None = None, source: str | None = None) -> ActivityConfig:
+        declared = self.tools_tier if tier is None else tier
+        d = sdk.tier_defaults(sdk.resolve_tier(self.namespace, source or self._source, declared))
         return ActivityConfig(
             task_queue=self.tools_queue,
             start_to_close_timeout=self.tool_timeout or d.start_to_close,
             schedule_to_close_timeout=d.schedule_to_close,
             retry_policy=d.retry,
         )
+
+    def tool(self, *, tier: int | None = None, **overrides: Any) -> dict[str, Any]:
+        """Tool metadata giving one Pydantic AI tool its own tier (and option overrides).
+
+        ``@agent.tool_plain(metadata=pyd.tool(tier=3))``: the tool's activity gets
+        tier 3's timeouts and retries on the tools queue (``start_to_close_timeout=``,
+        ``retry_policy=``... override them). Pydantic AI reads the ``temporal`` key of
+        a tool's metadata as that tool's activity config.
+        """
+        frame = sys._getframe(1)
+        source = f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        _check_tier(source, "tool(tier=)", tier)
+        unknown = sorted(set(overrides) - _TOOL_OPTIONS)
+        if unknown:
+            raise DefinitionError(
+                f"{source}: tool() got unknown option(s) {', '.join(unknown)}",
+                code="PAVED-AGENTS-OPTION",
+                fix=f"use only {', '.join(sorted(_TOOL_OPTIONS))}",
+            )
+        config = self._tool_config(tier, source)
+        config.update(overrides)  # type: ignore[typeddict-item]
+        return {"temporal": config}
 
     def _model_config(self) -> ActivityConfig:
         o = self.llm.options()
@@ -82,16 +118,30 @@ class PydanticAgents:
             retry_policy=o["retry_policy"],
         )
 
-    def durability(self, **kwargs: Any) -> TemporalDurability[Any]:
+    def durability(self, *, tier: int | None = None, **kwargs: Any) -> TemporalDurability[Any]:
         """Pydantic AI's ``TemporalDurability`` with Paved's queues and tier defaults.
 
-        ``kwargs`` go to ``TemporalDurability`` (``continue_as_new=``, ``event_stream_topic=``...).
+        ``tier``: this agent's tools' tier (default: the runtime's ``tools_tier``, else
+        the namespace's). ``kwargs`` go to ``TemporalDurability`` (``continue_as_new=``,
+        ``event_stream_topic=``...).
         """
-        return TemporalDurability(
-            activity_config=self._tool_config(),
+        frame = sys._getframe(1)
+        source = f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        _check_tier(source, "durability(tier=)", tier)
+        durability: TemporalDurability[Any] = TemporalDurability(
+            activity_config=self._tool_config(tier, source),
             model_activity_config=self._model_config(),
             **kwargs,
         )
+        self._agent_tiers.append((durability, tier))
+        return durability
+
+    def _tier_of(self, durability: TemporalDurability[Any]) -> int | None:
+        # the agent holds a bound copy of what durability() returned, sharing its config
+        for d, tier in self._agent_tiers:
+            if d is durability or d.activity_config is durability.activity_config:
+                return tier if tier is not None else self.tools_tier
+        return self.tools_tier
 
     def register(self, agent: AbstractAgent[Any, Any]) -> None:
         """Record the agent's activities as Paved activities: model ones on the llm worker,
@@ -104,6 +154,7 @@ class PydanticAgents:
                 fix="create it with capabilities=[runtime.durability()] before register()",
             )
         activities, _ = worker_registrations(durability)
+        tools_tier = self._tier_of(durability)
         for fn in activities:
             name = getattr(fn, "__temporal_activity_definition").name
             is_model = "__model_" in name
@@ -117,7 +168,7 @@ class PydanticAgents:
                     worker=self.tools_worker,
                     task_queue=self.tools_queue,
                     shared_queue=False,
-                    tier=self.tools_tier,
+                    tier=tools_tier,
                     module=self._module,
                     qualname=f"{agent.name}.{name}",
                     source=self._source,
@@ -139,3 +190,17 @@ class PydanticAgents:
 
     def activities(self) -> list[Callable[..., Any]]:
         return []
+
+
+_TOOL_OPTIONS = frozenset(
+    {"start_to_close_timeout", "schedule_to_close_timeout", "heartbeat_timeout", "retry_policy"}
+)
+
+
+def _check_tier(source: str, what: str, tier: int | None) -> None:
+    if tier is not None and tier not in (0, 1, 2, 3):
+        raise DefinitionError(
+            f"{source}: PydanticAgents {what} {tier!r} is not a tier",
+            code="PAVED-AGENTS-TIER",
+            fix="use 0 (critical), 1, 2 or 3 (best effort), or leave it to the namespace",
+        )

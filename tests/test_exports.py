@@ -123,7 +123,11 @@ PINNED = {
         "PavedServer",
         "ProjectProcesses",
         "ServerOptions",
+        "agent_client",
+        "agent_sandbox",
+        "agent_workers",
         "isolated_imports",
+        "scripted_model",
         "start_server",
     ],
 }

@@ -1,10 +1,9 @@
-"""Run a Paved project's workers in this process, as the managed worker would.
+"""The research-agent example in tests: where it lives and how its workers run.
 
-The managed worker (``paved worker run``) reads specs; tests that do not need
-the process boundary build the same temporalio Workers from the decorators'
-registry: one Worker per (worker, queue), each with the plugins and payload
-converter ``paved.agents.worker_setup`` gives its worker, slots from the
-example's ``paved.yaml``. Tests that kill workers run ``paved worker run``.
+The generic parts are public, in ``paved.testing`` (``agent_workers``,
+``agent_client``, ``agent_sandbox``, ``scripted_model`` and their fixtures); this
+module only knows the example: its directory, its package, its llm slots.
+Tests that kill workers run ``run_workers.py`` in a process of its own.
 """
 
 from __future__ import annotations
@@ -12,18 +11,15 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import AsyncIterator, Iterable
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from paved import agents, sdk
+from paved import testing
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "research-agent"
-PASSTHROUGH = ("paved", "pydantic", "pydantic_core", "annotated_types", "research")
+PACKAGES = ("research",)
 SLOTS = {"llm": 4, "llm-pydantic": 4}
 
 
@@ -35,20 +31,12 @@ def import_example() -> None:
 
 
 async def connect(address: str, namespace: str, worker: str, api_key: str | None = None) -> Client:
-    setup = agents.worker_setup("research", worker, None)
-    kwargs: dict[str, Any] = {"namespace": namespace}
-    if api_key is not None:
-        kwargs.update(api_key=api_key, tls=False)
-    if setup.data_converter is not None:
-        kwargs["data_converter"] = setup.data_converter
-    return await Client.connect(address, **kwargs)
+    return await testing.agent_client(address, namespace, "research", worker, api_key=api_key)
 
 
 def runner() -> SandboxedWorkflowRunner:
-    """The managed worker's sandbox: Paved and the project's package passed through."""
-    return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-    )
+    """The managed worker's sandbox: Paved and the example's package passed through."""
+    return testing.agent_sandbox(PACKAGES)
 
 
 @contextlib.asynccontextmanager
@@ -59,30 +47,7 @@ async def workers(
     import_example()
     # The namespace's tier (1) comes from examples/research-agent/paved.yaml,
     # which the decorators read next to the code.
-    clients: dict[str, Client] = {}
-    running: list[Worker] = []
-    by_queue: dict[tuple[str, str], tuple[list[Any], list[Any]]] = {}
-    for p, obj in sdk.definitions("workflow").values():
-        if p.namespace == "research" and p.worker in names:
-            by_queue.setdefault((p.worker, p.task_queue), ([], []))[0].append(obj)
-    for p, obj in sdk.definitions("activity").values():
-        if p.namespace == "research" and p.worker in names:
-            by_queue.setdefault((p.worker, p.task_queue), ([], []))[1].append(obj)
-    async with contextlib.AsyncExitStack() as stack:
-        for (worker, queue), (wfs, acts) in sorted(by_queue.items(), key=lambda kv: kv[0]):
-            if worker not in clients:
-                clients[worker] = await connect(address, namespace, worker, api_key)
-            setup = agents.worker_setup("research", worker, None)
-            w = Worker(
-                clients[worker],
-                task_queue=queue,
-                workflows=wfs,
-                activities=acts,
-                workflow_runner=runner(),
-                plugins=setup.plugins,
-                max_concurrent_activities=SLOTS.get(worker, 50),
-                graceful_shutdown_timeout=timedelta(seconds=1),
-            )
-            await stack.enter_async_context(w)
-            running.append(w)
+    async with testing.agent_workers(
+        address, namespace, "research", names, packages=PACKAGES, slots=SLOTS, api_key=api_key
+    ) as clients:
         yield clients

@@ -98,7 +98,9 @@ def test_pydantic_tiers_come_from_the_agent_and_tool_declarations() -> None:
         assert retry.maximum_interval == t3.retry.maximum_interval
         assert durability.activity_config["task_queue"] == "tiers-tools-activities"
         own = pyd.tool(tier=0)["temporal"]
-        assert own["retry_policy"] == t0.retry and own["start_to_close_timeout"] == t0.start_to_close
+        assert (
+            own["retry_policy"] == t0.retry and own["start_to_close_timeout"] == t0.start_to_close
+        )
         assert own["task_queue"] == "tiers-tools-activities"
         tiers = {
             p.name: (p.tier, p.task_queue)

@@ -122,6 +122,11 @@ class OpenAIAgents:
         """Make model calls with ``provider`` (None: OpenAI with ``OPENAI_API_KEY``)."""
         self._slot.provider = provider
 
+    @property
+    def model_provider(self) -> ModelProvider | None:
+        """The provider model calls use now (None: OpenAI with ``OPENAI_API_KEY``)."""
+        return self._slot.provider
+
     def use_model(self, model: Model) -> None:
         """Make every model call with ``model`` (a test or scripted model)."""
         from temporalio.contrib.openai_agents.testing import TestModelProvider

@@ -65,6 +65,9 @@ class ScriptedModel(Model):
         script: the steps of one turn; after the last, the last step repeats.
         delay: seconds each call takes (a stand-in for a provider's latency).
         on_call: called with ``(k, step)`` on every call (tests count calls with it).
+
+    ``calls`` lists the step index ``k`` of every call this model answered, in order
+    (in the process that runs the llm worker).
     """
 
     def __init__(
@@ -79,6 +82,7 @@ class ScriptedModel(Model):
         self.script = list(script)
         self.delay = delay
         self.on_call = on_call
+        self.calls: list[int] = []
         self._turn = 0
 
     def step_for(self, input: str | list[TResponseInputItem]) -> tuple[int, Step, dict[str, str]]:
@@ -109,6 +113,7 @@ class ScriptedModel(Model):
         **kwargs: Any,
     ) -> ModelResponse:
         k, step, fields = self.step_for(input)
+        self.calls.append(k)
         if self.on_call is not None:
             self.on_call(k, step)
         if self.delay:

@@ -17,8 +17,13 @@ the plugin by itself; a test of a project looks like this::
 - :class:`ProjectProcesses`: the project's workers and other processes as real
   OS processes (``paved worker run``), to kill and restart in chaos tests.
 - :func:`isolated_imports`: import a temporary project for one test only.
+- agents (``paved.agents``, the ``agents`` extra): :func:`agent_workers` runs a
+  project's agent workers in the test's process, :func:`scripted_model` answers an
+  ``OpenAIAgents`` runtime's model calls offline (fixtures ``paved_agent_workers``,
+  ``paved_scripted_model``), :func:`agent_client`, :func:`agent_sandbox`.
 """
 
+from paved.testing._agents import agent_client, agent_sandbox, agent_workers, scripted_model
 from paved.testing._imports import isolated_imports
 from paved.testing._processes import ProjectProcesses
 from paved.testing._server import PavedServer, ServerOptions, start_server
@@ -27,6 +32,10 @@ __all__ = [
     "PavedServer",
     "ProjectProcesses",
     "ServerOptions",
+    "agent_client",
+    "agent_sandbox",
+    "agent_workers",
     "isolated_imports",
+    "scripted_model",
     "start_server",
 ]

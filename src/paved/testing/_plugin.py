@@ -9,20 +9,30 @@ Fixtures:
 - ``paved_project`` (session): the project under test, the nearest
   ``paved.yaml`` above pytest's root directory (or the ``paved_project`` ini
   option); ``paved gen`` must have written its specs.
+- ``paved_agent_workers`` (function): a factory of
+  :func:`paved.testing.agent_workers` on ``paved_server``:
+  ``async with paved_agent_workers("research", ["research", "llm"], packages=["research"]) as clients``.
+- ``paved_scripted_model`` (function): a factory of
+  :func:`paved.testing.scripted_model`, undone at the end of the test:
+  ``model = paved_scripted_model(openai_agents, [Step(text="done")])``.
 
 Nothing starts unless a test asks for these fixtures.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from temporalio.client import Client
+
     from paved import specs
+    from paved.agents import OpenAIAgents, ScriptedModel, Step
     from paved.testing._server import PavedServer, ServerOptions
 
 
@@ -67,3 +77,53 @@ def paved_project(pytestconfig: pytest.Config) -> specs.Project:
         f"paved_project: no {specs.PROJECT_FILE} at or above {start}; "
         "set `paved_project = <dir>` in pytest's ini options"
     )
+
+
+@pytest.fixture
+def paved_agent_workers(
+    paved_server: PavedServer,
+) -> Callable[..., contextlib.AbstractAsyncContextManager[dict[str, Client]]]:
+    """Run a project's agent workers on ``paved_server`` (see ``paved.testing.agent_workers``).
+
+    ``paved_agent_workers(logical, workers, *, namespace=None, packages=(), slots=None)``:
+    ``namespace`` defaults to ``logical``'s physical namespace on the test server.
+    """
+    from paved.testing._agents import agent_workers
+
+    def make(
+        logical: str,
+        workers: Iterable[str],
+        *,
+        namespace: str | None = None,
+        packages: Sequence[str] = (),
+        slots: Mapping[str, int] | None = None,
+    ) -> contextlib.AbstractAsyncContextManager[dict[str, Client]]:
+        @contextlib.asynccontextmanager
+        async def run() -> AsyncIterator[dict[str, Client]]:
+            ns = namespace or await paved_server.namespace(logical)
+            async with agent_workers(
+                paved_server.address, ns, logical, workers, packages=packages, slots=slots
+            ) as clients:
+                yield clients
+
+        return run()
+
+    return make
+
+
+@pytest.fixture
+def paved_scripted_model() -> Iterator[Callable[..., ScriptedModel]]:
+    """Answer an ``OpenAIAgents`` runtime's model calls with a scripted model for the test.
+
+    ``paved_scripted_model(runtime, script, *, delay=0.0)`` returns the installed
+    :class:`paved.agents.ScriptedModel` (``.calls``: the step of every call); the
+    runtime's provider comes back when the test ends.
+    """
+    from paved.testing._agents import scripted_model
+
+    with contextlib.ExitStack() as stack:
+
+        def make(runtime: OpenAIAgents, script: Sequence[Step], *, delay: float = 0.0) -> Any:
+            return stack.enter_context(scripted_model(runtime, script, delay=delay))
+
+        yield make

@@ -66,14 +66,18 @@ async def record(tmp: Path, runs: int, corpus: Path, build: str) -> list[Any]:
     server = DevServer(db_file=tmp / "temporal.db")
     server.start()
     os.environ["PAVED_ADDRESS"] = server.address
-    runner = web.AppRunner(make_app(GpuConfig(capacity=8, failure_rate=0.0, min_delay_ms=5, max_delay_ms=20)))
+    runner = web.AppRunner(
+        make_app(GpuConfig(capacity=8, failure_rate=0.0, min_delay_ms=5, max_delay_ms=20))
+    )
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", gpu_port).start()
     stop = asyncio.Event()
     try:
         project = specs.Project.load(EXAMPLE)
         client = await sdk.connect("imagegen")
-        plain = await __import__("temporalio.client", fromlist=["Client"]).Client.connect(server.address)
+        plain = await __import__("temporalio.client", fromlist=["Client"]).Client.connect(
+            server.address
+        )
         await ensure_namespaces(plain, ["imagegen-dev-local"])
         tasks = [
             asyncio.create_task(run_worker(project, w, http_port=None, stop=stop))
@@ -85,7 +89,10 @@ async def record(tmp: Path, runs: int, corpus: Path, build: str) -> list[Any]:
         for i in range(runs):
             req = ImageRequest(prompt=PROMPTS[i % len(PROMPTS)], user=f"bench-{i % 7}", seed=i)
             h = await client.start_workflow(
-                GenerateImage.run, req, id=f"img-{uuid.uuid4().hex[:10]}", task_queue="imagegen-worker-workflows"
+                GenerateImage.run,
+                req,
+                id=f"img-{uuid.uuid4().hex[:10]}",
+                task_queue="imagegen-worker-workflows",
             )
             if i % 10 == 9:
                 await h.signal(GenerateImage.cancel_request, "changed my mind")
@@ -97,7 +104,9 @@ async def record(tmp: Path, runs: int, corpus: Path, build: str) -> list[Any]:
             try:
                 await asyncio.wait_for(h.result(), 120)
             except TimeoutError:
-                raise RuntimeError(f"{h.id} did not finish; workers: {[t.done() for t in tasks]}") from None
+                raise RuntimeError(
+                    f"{h.id} did not finish; workers: {[t.done() for t in tasks]}"
+                ) from None
             except Exception as e:
                 if "RequestCancelled" not in repr(getattr(e, "cause", e)):
                     print(f"{h.id}: {e!r}", flush=True)
@@ -152,12 +161,15 @@ async def replay_rounds(entries: list[Any], ring: Any, rounds: int) -> list[dict
         # Baseline: temporalio's Replayer, same sandbox and converter, no call-site recorder.
         replayer = Replayer(
             workflows=workflows,
-            workflow_runner=__import__("temporalio.worker.workflow_sandbox", fromlist=["x"]).SandboxedWorkflowRunner(
-                restrictions=checks.sandboxed_runner().restrictions
+            workflow_runner=__import__(
+                "temporalio.worker.workflow_sandbox", fromlist=["x"]
+            ).SandboxedWorkflowRunner(restrictions=checks.sandboxed_runner().restrictions),
+            data_converter=sdk.data_converter(
+                codec=codec.codec_for("imagegen", keyring=ring, offload=False)
             ),
-            data_converter=sdk.data_converter(codec=codec.codec_for("imagegen", keyring=ring, offload=False)),
         )
         t0 = time.perf_counter()
+
         async def histories() -> Any:
             for e in entries:
                 yield e.history
@@ -165,10 +177,20 @@ async def replay_rounds(entries: list[Any], ring: Any, rounds: int) -> list[dict
         res = await replayer.replay_workflows(histories(), raise_on_replay_failure=False)
         base_s = time.perf_counter() - t0
         assert not res.replay_failures
-        rows.append({"round": r + 1, "paved_per_s": len(entries) / paved_s, "temporalio_per_s": len(entries) / base_s,
-                     "ratio": base_s / paved_s, "load": os.getloadavg()[0]})
-        print(f"round {r + 1}: paved {len(entries) / paved_s:.0f}/s, temporalio Replayer {len(entries) / base_s:.0f}/s "
-              f"(paved/bare {base_s / paved_s:.2f}x), load {os.getloadavg()[0]:.2f}", flush=True)
+        rows.append(
+            {
+                "round": r + 1,
+                "paved_per_s": len(entries) / paved_s,
+                "temporalio_per_s": len(entries) / base_s,
+                "ratio": base_s / paved_s,
+                "load": os.getloadavg()[0],
+            }
+        )
+        print(
+            f"round {r + 1}: paved {len(entries) / paved_s:.0f}/s, temporalio Replayer {len(entries) / base_s:.0f}/s "
+            f"(paved/bare {base_s / paved_s:.2f}x), load {os.getloadavg()[0]:.2f}",
+            flush=True,
+        )
     return rows
 
 
@@ -177,17 +199,28 @@ def check_wall(rounds: int) -> list[float]:
     out = []
     for r in range(rounds):
         t0 = time.perf_counter()
-        p = subprocess.run([str(paved), "check", "--project", str(EXAMPLE)], capture_output=True, text=True, timeout=600)
+        p = subprocess.run(
+            [str(paved), "check", "--project", str(EXAMPLE)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         dt = time.perf_counter() - t0
         assert p.returncode == 0, p.stdout + p.stderr
         out.append(dt)
-        print(f"paved check round {r + 1}: {dt:.2f}s wall, load {os.getloadavg()[0]:.2f}", flush=True)
+        print(
+            f"paved check round {r + 1}: {dt:.2f}s wall, load {os.getloadavg()[0]:.2f}", flush=True
+        )
     return out
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--record-example", action="store_true", help="re-record examples/imagegen/replay")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--record-example", action="store_true", help="re-record examples/imagegen/replay"
+    )
     ap.add_argument("--real", type=int, default=50)
     ap.add_argument("--histories", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=3)
@@ -212,7 +245,14 @@ def main() -> None:
         print(f"load before: {os.getloadavg()}", flush=True)
         rows = asyncio.run(replay_rounds(entries, ring, args.rounds))
         walls = check_wall(args.rounds)
-        result = {"histories": len(entries), "shapes": len(list(checks.iter_corpus(bench_corpus))), "replay": rows, "paved_check_wall_s": walls, "loadavg": os.getloadavg(), "nproc": os.cpu_count()}
+        result = {
+            "histories": len(entries),
+            "shapes": len(list(checks.iter_corpus(bench_corpus))),
+            "replay": rows,
+            "paved_check_wall_s": walls,
+            "loadavg": os.getloadavg(),
+            "nproc": os.cpu_count(),
+        }
         out = REPO / "bench" / "results"
         out.mkdir(exist_ok=True)
         (out / "checks.json").write_text(json.dumps(result, indent=1))

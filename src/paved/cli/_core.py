@@ -144,6 +144,12 @@ def worker_run(name: str, project_dir: str | None, http_port: int, log_level: st
     help="A worker or service that exits this many times in a row is held (not restarted, "
     "PAVED-SETUP-UNHEALTHY with its error) until a file of the project changes.",
 )
+@click.option(
+    "--check-specs",
+    is_flag=True,
+    help="Refuse to start (and to reload) when specs/ is stale instead of writing it "
+    "(PAVED-SETUP-SPECS-STALE, with the `paved gen` fix).",
+)
 def dev(
     project_dir: str | None,
     port: int,
@@ -152,6 +158,7 @@ def dev(
     no_proxy: bool,
     environment: str,
     max_failed_starts: int,
+    check_specs: bool,
 ) -> None:
     """Run the whole platform locally: Temporal, proxy, codec server, workers, services.
 
@@ -162,6 +169,9 @@ def dev(
     the codec server the UI uses to show payloads; runs every managed worker
     from specs/workers.yaml as its own process (restarted if it crashes) and
     the project's services from paved.yaml; then prints the URLs.
+    Specs are regenerated from the code at start and on every save (written,
+    one line says what changed; --check-specs refuses instead), and a save
+    restarts only the workers whose code or spec changed.
     Credentials: a generated dev policy (.paved/dev-policy.yaml, key in
     .paved/dev-api-key), or the project's policy.yaml with PAVED_API_KEY.
     Ctrl-C stops everything it started.
@@ -176,6 +186,7 @@ def dev(
         environment=environment,
         use_proxy=not no_proxy,
         max_failed_starts=max_failed_starts,
+        check_specs=check_specs,
     )
     platform = dev_mod.assemble(_project(project_dir), options, echo=click.echo)
     asyncio.run(platform.run())

@@ -34,6 +34,7 @@ from paved._net import free_port
 from paved._proc import paved_command
 from paved.dev import _access as access_mod
 from paved.dev import _platform as platform_mod
+from paved.dev import _specsync as specsync
 from paved.dev._settings import DevOptions, DevSettings, worker_process
 from paved.operator import ProcessTemplate
 
@@ -72,10 +73,14 @@ def assemble(
 ) -> platform_mod.Platform:
     """The platform ``paved dev`` runs for ``project``: decided, not yet started.
 
-    Raises ``PavedError`` (nothing started, nothing to clean up) when the specs
-    have no namespace for the environment or the developer's credentials are
-    missing. Start it with ``await platform.run()``.
+    First the specs are regenerated from the code and compared with the files on
+    disk: written when they differ (one line says what changed), or, with
+    ``options.check_specs``, ``PAVED-SETUP-SPECS-STALE``. Raises ``PavedError``
+    (nothing started, nothing to clean up) then, when the specs have no namespace
+    for the environment, or when the developer's credentials are missing. Start it with ``await platform.run()``.
     """
+    # Specs never silently stale: regenerated from the code and written (or refused).
+    generated = specsync.at_start(project, check=options.check_specs, echo=echo)
     loaded = project.specs()
     env_name = options.environment
     routes = project.routes()
@@ -193,6 +198,7 @@ def assemble(
         notes=tuple(notes),
         child_env=dict(base),
         observe=stack,
+        worker_files=dict(generated.worker_files),
     )
     return platform_mod.Platform(settings, echo=echo)
 

@@ -28,6 +28,16 @@ FAST_DYNAMIC_CONFIG = {
     # Namespaces registered at run time (tests, the operator) become usable in ~1s, not 10s.
     "system.namespaceCacheRefreshInterval": '"1s"',
 }
+# `paved dev` only: a workflow task that failed (a type not registered yet, a bug
+# being fixed) is retried within seconds of the fix, not up to 10 minutes later.
+# After a failed attempt the SDK does not report the next failures; each attempt
+# then waits out its start-to-close timeout, which the server stretches
+# (5 s doubling, up to workflowTaskRetryMaxInterval: 10 min) past the 3rd attempt.
+# Measured and explained in docs/dev.md ("Stuck workflow tasks").
+INNER_LOOP_DYNAMIC_CONFIG = {
+    "history.defaultWorkflowTaskTimeout": '"4s"',
+    "history.workflowTaskRetryMaxInterval": '"1s"',
+}
 WAL_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
 
 

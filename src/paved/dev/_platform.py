@@ -11,7 +11,9 @@ supervises until Ctrl-C:
    (``paved worker run``, at its replica count) in the workers' replica set;
    then it keeps reconciling: a ``paved gen`` while ``paved dev`` runs adds
    namespaces and starts new workers, a removed worker is drained;
-4. the project's own ``services:``.
+4. the project's own ``services:``;
+5. reload on save (:class:`paved.dev._reload.Reloader`): a saved file regenerates
+   the specs and restarts only the workers whose code or spec changed.
 
 The child processes are run by the operator's local replica-set target
 (``paved.operator.ReplicaSet``): one set for the platform's processes, one for
@@ -42,6 +44,7 @@ from paved._net import port_in_use
 from paved._proc import stop_on_signals
 from paved.dev import _devserver as devserver
 from paved.dev._crashes import CrashWatch
+from paved.dev._reload import Reloader
 from paved.dev._settings import DevSettings
 from paved.operator import (
     Operator,
@@ -79,6 +82,14 @@ class Platform:
             echo=echo,
             max_failed_starts=settings.options.max_failed_starts,
         )
+        self.reloader = Reloader(
+            settings.project,
+            self.workers,
+            check=settings.options.check_specs,
+            worker_files=settings.worker_files,
+            echo=echo,
+            release=self._release_held,
+        )
         self.operator: Operator | None = None  # once Temporal runs
         self._namespaces_pass: Operator | None = None
         self.started_at = time.time()
@@ -102,11 +113,8 @@ class Platform:
             loops = [asyncio.create_task(rs.run(stop)) for rs in self.sets]
             loops.append(asyncio.create_task(self._watch_temporal(stop)))
             loops.append(asyncio.create_task(self.crashes.run(stop, self.write_status)))
-            loops.append(
-                asyncio.create_task(
-                    self.crashes.release_on_change(self.source_paths(), stop, self.write_status)
-                )
-            )
+            # Reload on save (and a held crash loop started again) from the first moment.
+            loops.append(asyncio.create_task(self.reloader.run(stop)))
             starting = asyncio.create_task(self._start_children())
             stopped = asyncio.create_task(stop.wait())
             await asyncio.wait([starting, stopped], return_when=asyncio.FIRST_COMPLETED)
@@ -176,7 +184,10 @@ class Platform:
             ui_codec_endpoint=s.ui_codec_endpoint,
             log_file=s.logs / "temporal.log",
             metrics_port=s.observe.temporal_metrics_port if s.observe else None,
-            extra_dynamic_config=s.observe.dynamic_config() if s.observe else {},
+            extra_dynamic_config={
+                **devserver.INNER_LOOP_DYNAMIC_CONFIG,
+                **(s.observe.dynamic_config() if s.observe else {}),
+            },
         )
         self.server.start()
         self.echo(f"  Temporal ready in {time.monotonic() - t0:.1f}s")
@@ -264,6 +275,14 @@ class Platform:
             rs.stop()
         if self.server is not None:
             self.server.stop()
+
+    def _release_held(self) -> list[str]:
+        """A file changed: start the units held after a crash loop again."""
+        names = self.crashes.release()
+        if names:
+            self.echo(f"  files changed; starting {', '.join(names)} again")
+            self.write_status()
+        return names
 
     def source_paths(self) -> list[Path]:
         """The project's code and specs (a held unit starts again when one changes)."""

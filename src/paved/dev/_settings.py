@@ -7,7 +7,7 @@ The platform (:mod:`paved.dev._platform`) carries them out; its runtime state
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from paved import observe, proxy, specs
@@ -27,6 +27,8 @@ class DevOptions:
         use_proxy: put the proxy in front of Temporal.
         max_failed_starts: a worker or service that exits this many times in a row is
             no longer restarted (``PAVED-SETUP-UNHEALTHY``) until a project file changes.
+        check_specs: refuse to start or reload when the specs on disk are stale
+            (``PAVED-SETUP-SPECS-STALE``) instead of writing them.
     """
 
     port: int = 7233
@@ -34,6 +36,7 @@ class DevOptions:
     environment: str = "dev"
     use_proxy: bool = True
     max_failed_starts: int = 5
+    check_specs: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class DevSettings:
         observe: Prometheus, Alertmanager, the stuck detector and the page
             (:func:`paved.observe.local_stack`): their configs, the dev server's
             metrics port and dynamic config, the scrape targets.
+        worker_files: per worker, the project's source files its process imports
+            (from the start-up generation): what a save is mapped to on reload.
     """
 
     project: specs.Project
@@ -81,6 +86,7 @@ class DevSettings:
     notes: tuple[str, ...]
     child_env: Mapping[str, str]
     observe: observe.LocalStack | None = None
+    worker_files: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def state_dir(self) -> Path:

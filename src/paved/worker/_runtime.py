@@ -105,7 +105,40 @@ def bootstrap(project: specs.Project, name: str) -> Bootstrap:
         boot.activities[q.name] = _resolve(name, "activity", q.activities)
         boot.local_activities[q.name] = _resolve(name, "activity", q.local_activities)
     _check_tiers(boot)
+    for warning in unlisted(project, spec):
+        log.warning("%s", warning)
     return boot
+
+
+def unlisted(project: specs.Project, spec: specs.WorkerSpec) -> list[ProjectError]:
+    """Types the worker's imported code declares for it that its spec does not list.
+
+    They are not registered: their tasks would fail with "not registered" until
+    ``paved gen`` runs and the worker restarts. Said at start (a warning per type,
+    with its ``file:line`` and the fix), not discovered in a stuck workflow.
+    """
+    listed = {
+        (kind, n)
+        for q in spec.queues
+        for kind, names in (("workflow", q.workflows), ("activity", q.activities))
+        for n in names
+    }
+    prefixes = tuple(project.config.packages)
+    out = []
+    for p in sdk.placements():
+        in_project = p.module in prefixes or p.module.startswith(tuple(x + "." for x in prefixes))
+        if p.worker != spec.name or not in_project or (p.kind, p.name) in listed:
+            continue
+        out.append(
+            ProjectError(
+                f"{p.source}: {p.kind} {p.name!r} is declared for worker {spec.name!r} but "
+                f"{project.config.specs_dir}/workers.yaml does not list it: it is NOT registered "
+                "(its tasks fail with 'not registered')",
+                code="PAVED-WORKER-UNLISTED",
+                fix="run `paved gen` and restart the worker (`paved dev` does both on save)",
+            )
+        )
+    return out
 
 
 def _check_tiers(boot: Bootstrap) -> None:

@@ -12,6 +12,11 @@ each batch:
    running the last good code;
 2. the specs on disk are read and compared, worker by worker, with the specs
    the running workers started from;
+   The workers whose process imports a saved file are drained at once, before
+   the regeneration, and started again right after it (with the specs just
+   written, or with the broken code whose error their crash shows): a workflow
+   started right after the save waits in its queue for the new process
+   instead of failing its workflow task on the old one;
 3. the workers to restart: those whose process imports a changed file (the
    worker's modules and every project module they import, transitively), and
    those whose spec changed. Each is drained and started again through the
@@ -25,6 +30,7 @@ each batch:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -92,6 +98,7 @@ class Reloader:
         self.running_specs = worker_specs(project)  # what the running workers started from
         self._shown: ChildError | None = None
         self.pending: set[str] = set()  # saved source files no reload has taken in yet
+        self.gen = specsync.GenServer(project, project.state_dir / "logs" / "gen.log")
         self.reloads = 0
         self.last_restart: list[str] = []
 
@@ -102,11 +109,19 @@ class Reloader:
         return p.suffix in (".py", ".yaml", ".yml")
 
     async def run(self, stop: asyncio.Event) -> None:
-        from watchfiles import awatch
 
         roots = [p for p in watched_paths(self.project) if p.exists()]
         if not roots:
             return
+        try:
+            await self.gen.start()  # warm before the first save
+            await self._watch(roots, stop)
+        finally:
+            await self.gen.close()
+
+    async def _watch(self, roots: list[Path], stop: asyncio.Event) -> None:
+        from watchfiles import awatch
+
         async for changes in awatch(
             *roots,
             stop_event=stop,
@@ -130,8 +145,26 @@ class Reloader:
         self.pending |= {str(p) for p in code}
         if config:
             self.project = specs.Project.load(root)
+            self.gen.project = self.project
+        paused: dict[str, int] = {}
+        if code and not self.check:
+            # The workers whose files changed stop polling now, not after the regeneration:
+            # a workflow started right after the save waits in its queue for the new
+            # process instead of failing on the old one (docs/dev.md, "Reload on save").
+            desired = self.workers.desired()
+            for worker, fs in self.worker_files.items():
+                if desired.get(worker, 0) > 0 and self.pending & fs:
+                    paused[worker] = desired[worker]
+                    self.workers.set_desired(worker, 0)
+            if paused:
+                await self.workers.reconcile()  # SIGTERM now, not at the loop's next tick
         if code or config or (self.check and self.pending):
-            gen = await self._regenerate()
+            try:
+                gen = await self._regenerate()
+            finally:
+                for worker, n in paused.items():  # started again, with the specs just written
+                    with contextlib.suppress(KeyError):
+                        self.workers.set_desired(worker, n)
             if gen is None:
                 self.release()  # a held worker may not be the one that breaks the import
                 return []
@@ -160,7 +193,8 @@ class Reloader:
         self.running_specs = now
         self.pending = set()
         for worker in reasons:
-            self.workers.restart(worker)
+            if worker not in paused:  # a paused worker's new process starts from the new files
+                self.workers.restart(worker)
         if reasons:
             self.reloads += 1
             self.last_restart = sorted(reasons)
@@ -174,7 +208,7 @@ class Reloader:
 
     async def _regenerate(self) -> specsync.Generated | None:
         """``paved gen``'s code path; write the specs or refuse. None: do not reload."""
-        gen = await specsync.generate_async(self.project)
+        gen = await self.gen.generate()
         if gen.error is not None or gen.files is None:
             self._show(
                 gen.error or ChildError(None, "paved gen gave no answer"),

@@ -24,12 +24,14 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from paved import specs
 from paved._errors import RuntimeSetupError
+from paved._proc import die_with_parent
 from paved.dev._crashes import ChildError
 
 Echo = Callable[[str], None]
@@ -95,6 +97,59 @@ async def generate_async(project: specs.Project, timeout: float = 120.0) -> Gene
         await proc.wait()
         raise
     return _parse(project, proc.returncode or 0, out.decode(), err.decode())
+
+
+class GenServer:
+    """A warm ``paved gen`` (``python -m paved.specs._gen_child --serve``): one fork per request.
+
+    Falls back to a one-shot interpreter when it cannot start or dies.
+    """
+
+    def __init__(self, project: specs.Project, log_path: Path | None = None) -> None:
+        self.project = project
+        self.log_path = log_path
+        self._proc: asyncio.subprocess.Process | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        if self._proc is not None and self._proc.returncode is None:
+            return
+        argv = [*gen_command(self.project)[:-1], "--serve", str(self.project.root)]
+        err = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=self.project.root,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=err,
+                limit=64 * 1024 * 1024,  # one line per answer: every spec file in it
+                preexec_fn=die_with_parent,
+            )
+        finally:
+            if not isinstance(err, int):
+                err.close()
+
+    async def generate(self, timeout: float = 120.0) -> Generated:
+        async with self._lock:
+            try:
+                await self.start()
+                assert self._proc is not None and self._proc.stdin and self._proc.stdout
+                self._proc.stdin.write(b"gen\n")
+                await self._proc.stdin.drain()
+                line = await asyncio.wait_for(self._proc.stdout.readline(), timeout)
+            except (OSError, TimeoutError, ValueError, AssertionError):
+                line = b""
+            if not line:  # it died or hung: a fresh one next time, a one-shot now
+                await self.close()
+                return await generate_async(self.project, timeout)
+            return _parse(self.project, 0, line.decode(), "")
+
+    async def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.returncode is None:
+            proc.kill()
+            await proc.wait()
 
 
 # ----- the difference, in words ---------------------------------------------------------

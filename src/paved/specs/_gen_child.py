@@ -15,6 +15,10 @@ rendering) and prints one JSON object on stdout:
 
 A fresh interpreter per run: the code just saved is imported anew, and the
 decorator registry of ``paved dev`` itself never holds the project's types.
+``--serve ROOT`` keeps one process that has imported Paved and temporalio and
+forks it per request (a line on stdin; the answer is one line on stdout): the
+same fresh import of the project's code, without paying the library imports
+(about 1 s on a loaded 2-core machine) on every save.
 """
 
 from __future__ import annotations
@@ -113,10 +117,8 @@ def _error(e: BaseException, root: Path) -> dict[str, str | None]:
     }
 
 
-def main(argv: list[str]) -> int:
-    root = Path(argv[0]).resolve()
-    out = sys.stdout
-    sys.stdout = sys.stderr  # whatever the project's code prints stays out of the answer
+def answer(root: Path) -> dict[str, object]:
+    """``paved gen``'s code path on ``root``: the files and what each worker imports, or the error."""
     try:
         project = Project.load(root)
         files = project.generate()
@@ -124,13 +126,58 @@ def main(argv: list[str]) -> int:
 
         workers = yaml.safe_load(files["workers.yaml"]) or {}
         modules = {w["name"]: list(w.get("modules", [])) for w in workers.get("workers", [])}
-        answer: dict[str, object] = {
-            "files": files,
-            "worker_files": worker_files(project, modules),
-        }
+        return {"files": files, "worker_files": worker_files(project, modules)}
     except Exception as e:  # the developer's code: any error is an answer, not a crash
-        answer = {"error": _error(e, root)}
-    out.write(json.dumps(answer) + "\n")
+        return {"error": _error(e, root)}
+
+
+def serve(root: Path) -> None:
+    """Answer one generation per line read on stdin, each in a fork of this process.
+
+    This process imports Paved, temporalio and pydantic once; each fork imports only
+    the project's code (fresh: this process never imports it) and exits. Forking a
+    process that has started no thread is safe; the answer comes back through a pipe.
+    """
+    import os
+
+    out = sys.stdout
+    sys.stdout = sys.stderr
+    for _request in sys.stdin:
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the fork: generate, answer, exit without cleanup
+            os.close(r)
+            try:
+                data = json.dumps(answer(root)).encode()
+                with os.fdopen(w, "wb") as f:
+                    f.write(data)
+            finally:
+                os._exit(0)
+        os.close(w)
+        with os.fdopen(r, "rb") as f:
+            data = f.read()
+        os.waitpid(pid, 0)
+        if not data:
+            data = json.dumps(
+                {"error": {"code": None, "message": "paved gen crashed", "fix": None}}
+            ).encode()
+        out.write(data.decode() + "\n")
+        out.flush()
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] == "--serve":
+        root = Path(argv[1]).resolve()
+        # What the project's code imports anyway: loaded once, here, not in every fork.
+        import temporalio.client
+        import temporalio.workflow  # noqa: F401
+
+        serve(root)
+        return 0
+    root = Path(argv[0]).resolve()
+    out = sys.stdout
+    sys.stdout = sys.stderr  # whatever the project's code prints stays out of the answer
+    out.write(json.dumps(answer(root)) + "\n")
     out.flush()
     return 0
 

@@ -167,9 +167,12 @@ def test_assemble_decides_everything_before_anything_starts(tmp_path: Path) -> N
     assert s.proxy_config.upstream.address == f"127.0.0.1:{s.temporal_port}"
     # Every child is a `paved` subcommand run by this interpreter.
     children = [t for _, t in s.platform] + [t for _, t, _ in s.workers]
-    paved_children = [t for t in children if t.argv[:3] == (sys.executable, "-m", "paved.cli")]
+    paved_children = [
+        t for t in children if t.argv[:3] in {(sys.executable, "-m", "paved.cli"),
+                                              (sys.executable, "-m", "paved.worker")}
+    ]  # fmt: skip
     assert {t.argv[3] for t in paved_children} == {
-        "codec-server", "proxy", "worker", "stuck", "dashboard"
+        "codec-server", "proxy", "run", "stuck", "dashboard"
     }  # fmt: skip
     # The others are the real Prometheus and Alertmanager binaries (when installed).
     others = {Path(t.argv[0]).name for t in children if t not in paved_children}

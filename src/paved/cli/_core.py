@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
@@ -93,23 +92,9 @@ def worker_run(name: str, project_dir: str | None, http_port: int, log_level: st
     proxy set PAVED_VIA_PROXY=1 and PAVED_API_KEY. SIGTERM drains in-flight
     activities before exiting.
     """
-    import asyncio
-    import logging
+    from paved.worker import serve_forever
 
-    from paved.worker import run
-
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    project = _project(project_dir)
-    asyncio.run(run(project, name, http_port=None if http_port < 0 else http_port))
-    # The drain is complete. Exit without interpreter finalisation: the Core
-    # SDK's native threads can still call into Python while it tears down,
-    # which crashes the process (exit -6) after a perfectly clean shutdown.
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    serve_forever(_project(project_dir), name, http_port=http_port, log_level=log_level)
 
 
 @click.command()

@@ -109,7 +109,6 @@ class Reloader:
         return p.suffix in (".py", ".yaml", ".yml")
 
     async def run(self, stop: asyncio.Event) -> None:
-
         roots = [p for p in watched_paths(self.project) if p.exists()]
         if not roots:
             return
@@ -161,13 +160,16 @@ class Reloader:
         if code or config or (self.check and self.pending):
             try:
                 gen = await self._regenerate()
-            finally:
-                for worker, n in paused.items():  # started again, with the specs just written
-                    with contextlib.suppress(KeyError):
-                        self.workers.set_desired(worker, n)
+            except BaseException:
+                self._resume(paused, None)
+                raise
             if gen is None:
+                self._resume(paused, None)  # the old code cannot be had back: its crash says why
                 self.release()  # a held worker may not be the one that breaks the import
                 return []
+            # Started again with the specs just written (a worker gone from them stays
+            # drained: the operator removes it).
+            self._resume(paused, worker_specs(self.project))
             # Files a worker imported before the change count too (a deleted module).
             files = {
                 w: fs | self.worker_files.get(w, frozenset()) for w, fs in gen.worker_files.items()
@@ -205,6 +207,12 @@ class Reloader:
                 f"({time.monotonic() - t0:.1f}s after the change)"
             )
         return sorted(reasons)
+
+    def _resume(self, paused: Mapping[str, int], still: Mapping[str, Any] | None) -> None:
+        for worker, n in paused.items():
+            if still is None or worker in still:
+                with contextlib.suppress(KeyError):
+                    self.workers.set_desired(worker, n)
 
     async def _regenerate(self) -> specsync.Generated | None:
         """``paved gen``'s code path; write the specs or refuse. None: do not reload."""

@@ -32,6 +32,7 @@ import contextlib
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -42,7 +43,7 @@ from typing import Literal
 from paved import specs
 from paved._errors import RuntimeSetupError
 from paved._net import free_port, http_ok
-from paved._proc import paved_command, signal_group, spawn
+from paved._proc import signal_group, spawn
 
 State = Literal["starting", "running", "backoff", "draining", "stopped"]
 Echo = Callable[[str], None]
@@ -94,7 +95,8 @@ def worker_template(
     env: Mapping[str, str],
     drain_margin: float = 10.0,
 ) -> ProcessTemplate:
-    """One replica of managed worker ``worker``: ``paved worker run NAME --http-port {port}``.
+    """One replica of managed worker ``worker``: ``paved worker run NAME --http-port {port}``
+    (as ``python -m paved.worker run``, which imports the worker alone).
 
     ``env`` is the base environment (``PAVED_ADDRESS``, credentials); the
     worker's region and environment select its physical namespace (through the
@@ -108,9 +110,9 @@ def worker_template(
         PAVED_ENV=environment,
         PYTHONUNBUFFERED="1",
     )
-    argv = paved_command(
-        "worker", "run", worker.name, "--project", str(project.root), "--http-port", "{port}"
-    )
+    # `python -m paved.worker run`: `paved worker run` without importing the whole CLI.
+    argv = [sys.executable, "-m", "paved.worker", "run", worker.name,
+            "--project", str(project.root), "--http-port", "{port}"]  # fmt: skip
     return ProcessTemplate(
         argv=tuple(argv),
         env=full,

@@ -10,6 +10,7 @@ from paved.worker._runtime import (
     build_id,
     build_workers,
     run,
+    serve_forever,
 )
 
 __all__ = [
@@ -21,5 +22,6 @@ __all__ = [
     "build_workers",
     "derived_metrics",
     "run",
+    "serve_forever",
     "serve_http",
 ]

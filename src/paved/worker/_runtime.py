@@ -120,7 +120,11 @@ def unlisted(project: specs.Project, spec: specs.WorkerSpec) -> list[ProjectErro
     listed = {
         (kind, n)
         for q in spec.queues
-        for kind, names in (("workflow", q.workflows), ("activity", q.activities))
+        for kind, names in (
+            ("workflow", q.workflows),
+            ("activity", q.activities),
+            ("activity", q.local_activities),
+        )
         for n in names
     }
     prefixes = tuple(project.config.packages)
@@ -324,3 +328,21 @@ async def run(
         await server.cleanup()
     if failed:
         raise failed[0].exception()  # type: ignore[misc]
+
+
+def serve_forever(project: specs.Project, name: str, *, http_port: int, log_level: str) -> None:
+    """``paved worker run NAME``: log, run until SIGTERM, drain, exit the process.
+
+    ``http_port`` 0 picks a free port, -1 serves no health/metrics. Never returns:
+    exits without interpreter finalisation once drained (the Core SDK's native
+    threads can still call into Python while it tears down, which crashes the
+    process, exit -6, after a perfectly clean shutdown).
+    """
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(run(project, name, http_port=None if http_port < 0 else http_port))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

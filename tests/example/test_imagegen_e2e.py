@@ -76,10 +76,20 @@ async def _poll_until_final(
             assert r.status == 200, await r.text()
             body = await r.json()
         seen.append(body)
-        if body["status"] != "running":
+        if body["status"] not in ("queued", "running"):  # queued: journaled, not started yet
             return body, seen
         await asyncio.sleep(0.05)
     raise AssertionError(f"{url} still running after {timeout}s: {seen[-1:]}")
+
+
+async def _until_started(http: aiohttp.ClientSession, url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        async with http.get(url) as r:
+            if r.status == 200 and (await r.json())["status"] != "queued":
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{url} still queued after {timeout}s")
 
 
 async def test_request_is_accepted_at_once_and_completes(
@@ -116,6 +126,8 @@ async def test_progress_query_after_completion(
 ) -> None:
     async with http.post(f"{stack.frontend_url}/images", json=request_body(2)) as r:
         wid = (await r.json())["workflow_id"]
+    # The 202 comes once the request is journaled; the workflow starts right after.
+    await _until_started(http, f"{stack.frontend_url}/images/{wid}")
     handle = ex_client.get_workflow_handle(wid)
     result = await asyncio.wait_for(handle.result(), 60)
     assert result["status"] == "done"

@@ -2,13 +2,18 @@
 
 ``python -m imagegen.frontend --port 8700`` serves:
 
-``POST /images``            body ``ImageRequest``; starts ``GenerateImage`` with id
-                            ``img-<key>`` and answers **202** ``{workflow_id,
-                            status_url}`` without waiting. An ``Idempotency-Key``
+``POST /images``            body ``ImageRequest``; journals the request in the
+                            durable intake (``imagegen.intake``: on disk, then
+                            202), which starts ``GenerateImage`` with id
+                            ``img-<key>`` right after; answers **202**
+                            ``{workflow_id, status_url}``. An ``Idempotency-Key``
                             header makes retries safe: the same key is the same
                             workflow, never a second image.
-``GET /images/{id}``        status, progress (a workflow query) and, when
-                            finished, the result.
+                            ``IMAGEGEN_INTAKE=off`` starts the workflow before
+                            answering instead (503 while Temporal is down).
+``GET /images/{id}``        status (``queued`` while journaled, not started yet),
+                            progress (a workflow query) and, when finished, the
+                            result.
 ``GET /images/{id}/png``    the stored image.
 ``POST /images/sync``       the synchronous baseline the example replaces: calls
                             the GPU service directly, once, and passes its answer
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import os
 import re
 import uuid
@@ -41,6 +47,7 @@ from temporalio.service import RPCError, RPCStatusCode
 import paved
 from imagegen.activities import gpu_url, moderation_rule
 from imagegen.blobstore import BlobStore
+from imagegen.intake import Intake
 from imagegen.models import ImageRequest
 from imagegen.workflows import GenerateImage
 
@@ -50,6 +57,7 @@ _ID = re.compile(r"^img-[A-Za-z0-9_-]{1,100}$")
 CLIENT = web.AppKey("client", Client)
 BLOBS = web.AppKey("blobs", BlobStore)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
+INTAKE = web.AppKey("intake", Intake)
 QUERY_TIMEOUT = timedelta(seconds=5)
 
 
@@ -88,22 +96,18 @@ async def submit(request: web.Request) -> web.Response:
             {"error": "Idempotency-Key must match [A-Za-z0-9_-]{1,100}"}, status=400
         )
     wid = f"img-{key}"
-    client = request.app[CLIENT]
-    try:
-        await client.start_workflow(
-            GenerateImage.run,
-            req,
-            id=wid,
-            task_queue=paved.placement_of(GenerateImage).task_queue,
-            # Same key, same workflow: a retried POST (lost answer, restarted
-            # server) attaches to the running one or finds the finished one.
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        )
-    except WorkflowAlreadyStartedError:
-        pass
-    except RPCError:
-        return _unavailable("workflow service")
+    intake = request.app.get(INTAKE)
+    if intake is not None:
+        # On disk before the 202; the intake starts the workflow right after.
+        try:
+            await intake.submit(wid, req.model_dump_json())
+        except Exception:
+            return _unavailable("request journal")
+    else:
+        try:
+            await start(request.app[CLIENT], wid, req)
+        except RPCError:
+            return _unavailable("workflow service")
     return web.json_response(
         {"workflow_id": wid, "status_url": f"/images/{wid}"},
         status=202,
@@ -111,15 +115,36 @@ async def submit(request: web.Request) -> web.Response:
     )
 
 
+async def start(client: Client, wid: str, req: ImageRequest) -> None:
+    """Start the request's workflow; a repeated start of the same id is a no-op."""
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await client.start_workflow(
+            GenerateImage.run,
+            req,
+            id=wid,
+            task_queue=paved.placement_of(GenerateImage).task_queue,
+            # Same key, same workflow: a retried POST (lost answer, restarted
+            # server, a start the intake repeats) attaches to the running one or
+            # finds the finished one.
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+
+
 async def status(request: web.Request) -> web.Response:
     wid = request.match_info["id"]
     if not _ID.match(wid):
         return web.json_response({"error": "unknown image id"}, status=404)
+    intake = request.app.get(INTAKE)
+    if intake is not None and wid in intake.pending:
+        return web.json_response({"workflow_id": wid, "status": "queued"})
     handle = request.app[CLIENT].get_workflow_handle_for(GenerateImage.run, wid)
     try:
         desc = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
     except RPCError as e:
         if e.status == RPCStatusCode.NOT_FOUND:
+            if intake is not None and wid in intake.pending:  # started meanwhile? not yet
+                return web.json_response({"workflow_id": wid, "status": "queued"})
             return web.json_response({"error": "unknown image id"}, status=404)
         return _unavailable("workflow service")
     body: dict[str, Any] = {"workflow_id": wid}
@@ -187,11 +212,35 @@ async def submit_sync(request: web.Request) -> web.Response:
     )
 
 
-def make_app(client: Client, blobs: BlobStore | None = None) -> web.Application:
-    """The front end's aiohttp application, bound to a Temporal client."""
+def intake_path(blobs: BlobStore) -> Path | None:
+    """The intake journal: ``IMAGEGEN_INTAKE_DB``, else ``intake.db`` beside the blob
+    directory; None when ``IMAGEGEN_INTAKE=off`` (start before answering)."""
+    if os.environ.get("IMAGEGEN_INTAKE", "on").lower() in ("off", "0", "false", "no"):
+        return None
+    explicit = os.environ.get("IMAGEGEN_INTAKE_DB")
+    return Path(explicit) if explicit else blobs.root.parent / "intake.db"
+
+
+def make_app(
+    client: Client, blobs: BlobStore | None = None, *, intake: Path | None = None
+) -> web.Application:
+    """The front end's aiohttp application, bound to a Temporal client (and an intake
+    journal at ``intake``, when given)."""
     app = web.Application()
     app[CLIENT] = client
     app[BLOBS] = blobs or BlobStore.from_env()
+
+    if intake is not None:
+
+        async def intake_ctx(app: web.Application) -> Any:
+            async def start_one(wid: str, body: str) -> None:
+                await start(client, wid, ImageRequest.model_validate_json(body))
+
+            async with Intake(intake, start_one) as journal:
+                app[INTAKE] = journal
+                yield
+
+        app.cleanup_ctx.append(intake_ctx)
 
     async def session_ctx(app: web.Application) -> Any:
         connector = aiohttp.TCPConnector(limit=0)
@@ -215,7 +264,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def _app() -> web.Application:
-    return make_app(await connect())
+    blobs = BlobStore.from_env()
+    return make_app(await connect(), blobs, intake=intake_path(blobs))
 
 
 def main(argv: list[str] | None = None) -> None:

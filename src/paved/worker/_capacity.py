@@ -4,14 +4,15 @@
 scarce dependency (a GPU fleet of 8 slots). The managed worker turns it into:
 
 - a **gate**: an activity inbound interceptor holding an ``asyncio.Semaphore`` of
-  ``ceil(capacity / replicas)`` permits (``WorkerSpec.capacity_permits``); an activity runs its body only with a
-  permit, so the dependency never sees more than its capacity from this fleet;
+  ``ceil(capacity / replicas)`` permits (``WorkerSpec.capacity_permits``); an
+  activity runs its body only with a permit, so the dependency never sees more
+  than its capacity from this fleet;
 - a **bounded prefetch**: the worker's activity slots are ``gate + prefetch``
-  (``paved gen`` writes them as the worker's
-  ``max_concurrent_activities``), so when a render finishes the next task is already in the
-  process, waiting at the gate, instead of being asked for only then (a slot
-  release, a poll and a match through a busy server: hundreds of milliseconds
-  measured under load, during which a GPU slot idles);
+  (``paved gen`` writes them as the worker's ``max_concurrent_activities``), so
+  when a render finishes the next task is already in the process, waiting at the
+  gate, instead of being asked for only then (a slot release, a poll and a match
+  through a busy server: hundreds of milliseconds measured under load, during
+  which a GPU slot idles);
 - **heartbeats while waiting**: a task held at the gate heartbeats (when its call
   set a heartbeat timeout), so a worker that dies with tasks in hand gives them
   back after the heartbeat timeout, not after start-to-close.

@@ -11,6 +11,7 @@ diff summary, and which files each worker imports.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -170,6 +171,59 @@ async def test_a_save_restarts_only_the_worker_that_imports_the_file(
     )  # fmt: skip
     assert got == "HI!!"  # the new code runs
     assert pid(r, "devr-b") == b_before
+
+
+FLOW_C = """\
+import paved
+from temporalio import workflow
+
+
+@paved.workflow(namespace="devr2", worker="devr-c")
+class NewSpaceFlow:
+    @workflow.run
+    async def run(self, s: str) -> str:
+        return "ns2 " + s
+"""
+
+
+async def test_a_new_namespace_and_worker_from_saves_are_registered_and_run(
+    dev: tuple[Running, str],
+) -> None:
+    """paved.yaml gains a namespace (with a search attribute), a new module a worker in it:
+    the in-process operator registers both from the specs paved dev wrote; the dev key may use it."""
+    r, pkg = dev
+    b_before = pid(r, "devr-b")
+    config = r.project.root / "paved.yaml"
+    config.write_text(
+        config.read_text()
+        + "  devr2:\n    owner: team-devr\n    search_attributes:\n      DevrKey: Keyword\n"
+    )
+    wait_for_line(r, "specs: +namespace devr2", 60)
+    (r.project.root / pkg / "flows_c.py").write_text(FLOW_C)
+    wait_for_line(r, "+worker devr-c in namespace devr2", 60)
+    env = paved.RuntimeEnv(address=r.address, via_proxy=True, api_key=r.key())
+    deadline = time.monotonic() + 90
+    while True:  # the namespace and the policy reach the proxy within seconds
+        try:
+            c = await paved.connect("devr2", env=env, codec=None)
+            got = await c.execute_workflow(
+                "NewSpaceFlow", "y", id=f"ns2-{uuid.uuid4().hex[:8]}",
+                task_queue="devr-c-workflows", result_type=str,
+            )  # fmt: skip
+            break
+        except Exception:
+            assert time.monotonic() < deadline, r.output()
+            await asyncio.sleep(0.5)
+    assert got == "ns2 y"
+    from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+    from temporalio.client import Client
+
+    raw = await Client.connect(r.status()["urls"]["temporal"].split()[0])
+    attrs = await raw.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace="devr2-dev-local")
+    )
+    assert "DevrKey" in attrs.custom_attributes
+    assert pid(r, "devr-b") == b_before  # paved.yaml changed; devr-b's spec did not
 
 
 def test_check_specs_refuses_to_start_with_stale_specs(tmp_path: Path) -> None:

@@ -39,9 +39,11 @@ from pathlib import Path
 
 import yaml
 
-from paved._errors import RuntimeSetupError
+from paved import specs
+from paved._errors import PavedError, RuntimeSetupError
 from paved._net import port_in_use
 from paved._proc import stop_on_signals
+from paved.dev import _access as access_mod
 from paved.dev import _devserver as devserver
 from paved.dev._crashes import CrashWatch
 from paved.dev._reload import Reloader
@@ -89,6 +91,7 @@ class Platform:
             worker_files=settings.worker_files,
             echo=echo,
             release=self._release_held,
+            on_namespaces=self._namespaces_changed,
         )
         self.operator: Operator | None = None  # once Temporal runs
         self._namespaces_pass: Operator | None = None
@@ -283,6 +286,23 @@ class Platform:
             self.echo(f"  files changed; starting {', '.join(names)} again")
             self.write_status()
         return names
+
+    def _namespaces_changed(self, names: list[str]) -> None:
+        """The specs gained or lost a namespace: the generated dev policy follows (the proxy
+        reloads it within seconds); the operator registers the namespace itself."""
+        s = self.settings
+        if not s.access.generated:
+            self.echo(
+                f"  namespaces now {', '.join(names)}: give your principal roles on them "
+                f"in {s.access.policy_path} (the proxy reloads it)"
+            )
+            return
+        try:
+            access_mod.dev_access(specs.Project.load(s.project.root), s.options.environment)
+        except PavedError as e:
+            self.echo(f"  dev policy not updated: {e}")
+            return
+        self.echo(f"  dev policy: {s.access.principal} may use {', '.join(names)}")
 
     def source_paths(self) -> list[Path]:
         """The project's code and specs (a held unit starts again when one changes)."""

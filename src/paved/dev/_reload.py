@@ -54,6 +54,14 @@ def worker_specs(project: specs.Project) -> dict[str, dict[str, Any]]:
     return {w.name: w.model_dump(mode="json") for w in loaded.workers.workers}
 
 
+def namespace_names(project: specs.Project) -> list[str]:
+    """The logical namespaces of the specs on disk ([] if they do not load)."""
+    try:
+        return sorted(ns.name for ns in project.specs().namespaces.namespaces)
+    except PavedError:
+        return []
+
+
 def watched_paths(project: specs.Project) -> list[Path]:
     """The project's packages (directories or single modules), ``specs/`` and ``paved.yaml``."""
     root = project.root
@@ -77,6 +85,9 @@ class Reloader:
         release: starts the units held after a crash loop again (``paved dev``'s
             crash watch) and returns their names (``worker NAME``): called on every
             change, after the specs are written; those workers are not restarted twice.
+        on_namespaces: called with the logical namespaces of the specs when they change
+            (``paved dev`` rewrites its generated dev policy: the proxy lets the
+            developer and the workers use a namespace added while it runs).
     """
 
     def __init__(
@@ -88,9 +99,12 @@ class Reloader:
         worker_files: Mapping[str, frozenset[str]],
         echo: Echo,
         release: Callable[[], list[str]] = list,
+        on_namespaces: Callable[[list[str]], None] = lambda _names: None,
     ) -> None:
         self.project = project
         self.release = release
+        self.on_namespaces = on_namespaces
+        self.namespaces = namespace_names(project)
         self.workers = workers
         self.check = check
         self.echo = echo
@@ -177,6 +191,10 @@ class Reloader:
             self.worker_files = dict(gen.worker_files)
         else:
             files = dict(self.worker_files)
+        names = namespace_names(self.project)
+        if names and names != self.namespaces:
+            self.namespaces = names
+            self.on_namespaces(names)
         now = worker_specs(self.project)
         if not now:
             self.release()

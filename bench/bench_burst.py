@@ -74,12 +74,15 @@ RESULTS = REPO / "bench" / "results"
 ENVIRONMENT = "bench"
 LOGICAL = "imagegen"
 PHYSICAL = f"{LOGICAL}-{ENVIRONMENT}-local"
-PAVED_SIDES = ("proxy", "direct", "proxy-nogate", "direct-nogate")
+PAVED_SIDES = tuple(
+    f"{path}{variant}" for path in ("proxy", "direct") for variant in ("", "-nogate", "-before")
+)
 
 
-def nogate_project(d: Path, capacity: int) -> Path:
+def variant_project(d: Path, capacity: int, before: bool) -> Path:
     """A copy of the example whose GPU worker has ``capacity`` activity slots and no
-    declared capacity (no gate, no prefetch): the example before ``capacity:``."""
+    declared capacity (no gate, no prefetch); with ``before``, also without local
+    activities (the example as it was before issue 10)."""
     import shutil
     import subprocess
 
@@ -88,11 +91,13 @@ def nogate_project(d: Path, capacity: int) -> Path:
     cfg = root / "paved.yaml"
     text = cfg.read_text()
     assert "    capacity: 8\n" in text
-    cfg.write_text(
-        text.replace(
-            "    capacity: 8\n", f"    tuning:\n      max_concurrent_activities: {capacity}\n"
-        )
-    )
+    slots = f"    tuning:\n      max_concurrent_activities: {capacity}\n"
+    cfg.write_text(text.replace("    capacity: 8\n", slots))
+    if before:
+        acts = root / "imagegen" / "activities.py"
+        code = acts.read_text()
+        assert code.count(", local=True)") == 2
+        acts.write_text(code.replace(", local=True)", ")"))
     subprocess.run(
         [sys.executable, "-m", "paved.cli", "gen", "--project", str(root)],
         check=True,
@@ -112,6 +117,7 @@ class Processes(ProjectProcesses):
     proxy: str | None = None  # the proxy's address: workers and front end go through it
     api_key: str | None = None
     frontend_port: int = field(default_factory=free_port)
+    intake: bool = True
 
     @property
     def blob_dir(self) -> Path:
@@ -123,6 +129,7 @@ class Processes(ProjectProcesses):
             IMAGEGEN_GPU_URL=self.gpu_url,
             IMAGEGEN_BLOB_DIR=str(self.blob_dir),
             PAVED_LOG_LEVEL="WARNING",
+            IMAGEGEN_INTAKE="on" if self.intake else "off",
         )
         if self.proxy is not None:
             # As under `paved dev`: the proxy maps the logical namespace and alone encrypts.
@@ -205,10 +212,15 @@ def pct(values: list[float], q: float) -> float | None:
     return s[min(len(s) - 1, max(0, round(q / 100 * len(s)) - 1))]
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of process ``pid`` alone (0 when it is gone)."""
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU of process ``pid`` (and its live children) (0 when it is gone)."""
     try:
-        return float(sum(psutil.Process(pid).cpu_times()[:2]))
+        p = psutil.Process(pid)
+        total = float(sum(p.cpu_times()[:2]))
+        for c in p.children(recursive=True) if children else ():
+            with contextlib.suppress(psutil.Error):
+                total += float(sum(c.cpu_times()[:2]))
+        return total
     except psutil.Error:
         return 0.0
 
@@ -221,10 +233,10 @@ class CpuMeter:
         self.before: dict[str, float] = {}
 
     def start(self) -> None:
-        self.before = {k: cpu_seconds(pid) for k, pid in self.pids.items()}
+        self.before = {k: cpu_seconds(pid, "all" in k) for k, pid in self.pids.items()}
 
     def stop(self) -> dict[str, float]:
-        return {k: cpu_seconds(pid) - self.before[k] for k, pid in self.pids.items()}
+        return {k: cpu_seconds(pid, "all" in k) - self.before[k] for k, pid in self.pids.items()}
 
 
 def gpu_analysis(
@@ -459,8 +471,12 @@ class Bench:
                     stack.callback(_stop, pp)
                     pids["proxy"] = pp.pid
                 extra: dict[str, Any] = {}
-                if name.endswith("-nogate"):
-                    extra["project"] = nogate_project(d, self.a.capacity)
+                if name.endswith(("-nogate", "-before")):
+                    extra["project"] = variant_project(
+                        d, self.a.capacity, before=name.endswith("-before")
+                    )
+                # -before: the front end starts each workflow before answering (no intake)
+                extra["intake"] = not name.endswith("-before")
                 procs = Processes(
                     **extra,
                     address=self.address,
@@ -621,7 +637,7 @@ def report(res: dict[str, Any]) -> None:
         f"{cfg['gpu_failure_rate']:.0%} injected faults, {cfg['cpus']} CPUs"
     )
     head = (
-        f"{'round':>5} {'side':12} {'load':>5} {'wall s':>7} {'x min':>6} {'img/s':>6} "
+        f"{'round':>5} {'side':14} {'done':>5} {'load':>5} {'wall s':>7} {'x min':>6} {'img/s':>6} "
         f"{'busy':>5} {'202 p50':>7} {'202 p99':>7} {'ev/req':>6} {'wft/req':>7} "
         f"{'s2s p50':>7} {'s2s p99':>7}"
     )
@@ -631,7 +647,7 @@ def report(res: dict[str, Any]) -> None:
         g = r.get("gpu", {})
         first.setdefault(r["round"], r)
         print(
-            f"{r['round']:>5} {r['side']:12} {r['load_at_start'][0]:>5.1f} {fmt(r['wall_s'], '', 1):>7} "
+            f"{r['round']:>5} {r['side']:14} {r['completed']:>5} {r['load_at_start'][0]:>5.1f} {fmt(r['wall_s'], '', 1):>7} "
             f"{fmt(r.get('wall_over_physical_min')):>6} {fmt(r['images_per_s'], '', 1):>6} "
             f"{fmt(100 * g['busy_fraction'] if 'busy_fraction' in g else None, '%', 0):>5} "
             f"{fmt(r.get('accept_p50_s')):>7} {fmt(r.get('accept_p99_s')):>7} "
@@ -704,8 +720,9 @@ def main() -> None:
     ap.add_argument(
         "--sides",
         default="proxy",
-        help="comma list of proxy, direct, sync, dbos-sqlite, dbos-pg; proxy-nogate and "
-        "direct-nogate: the GPU worker with 8 slots and no declared capacity (the example before)",
+        help="comma list of proxy, direct, sync, dbos-sqlite, dbos-pg; X-nogate: the GPU "
+        "worker with 8 slots and no declared capacity; X-before: also no local activities "
+        "and no front-end intake (the example before issue 10)",
     )
     ap.add_argument("--direct", action="store_true", help="add the direct side (no proxy)")
     ap.add_argument("--capacity", type=int, default=8)

@@ -189,6 +189,9 @@ CATALOGUE: Final[Mapping[str, str]] = MappingProxyType(
         "PAVED-OPERATOR-SA-TYPE": "a search attribute's type differs between Temporal and the specs",
         "PAVED-OPERATOR-TEMPORAL": "a Temporal API call of the operator failed",
         "PAVED-OPERATOR-TERMINAL": "a failure retrying cannot fix (retried only when the spec changes)",
+        # Autoscaling (RuntimeSetupError of `paved autoscale explain`)
+        "PAVED-AUTOSCALE-NO-DEV": "paved autoscale explain found no running paved dev to read signals from",
+        "PAVED-AUTOSCALE-WORKER": "paved autoscale explain was given a worker the specs do not have here",
         # Kubernetes (KubeError)
         "PAVED-K8S": "a Kubernetes API call failed",
         "PAVED-K8S-API": "the Kubernetes API server answered with an unexpected error (retried)",

@@ -150,3 +150,47 @@ def test_autoscaler_settings_reach_the_objects() -> None:
     assert pods["target"]["averageValue"] == "600m"
     dep = next(o for o in objs if o["kind"] == "Deployment")
     assert "replicas" not in dep["spec"]
+
+
+@pytest.mark.parametrize("kind", ["hpa", "keda"])
+def test_kubernetes_scales_like_the_local_autoscaler(kind: str) -> None:
+    """One policy: the HPA's (or KEDA's) behaviour is what paved.autoscale.decide does."""
+    from paved import autoscale
+
+    cfg = specs.AutoscalerConfig(
+        kind=kind,  # type: ignore[arg-type]
+        min_replicas=1,
+        max_replicas=4,
+        target_slot_utilization=0.75,
+        scale_down_after_seconds=120,
+        max_scale_up_factor=2.0,
+        interval_seconds=10,
+    )
+    worker = _worker("render")
+    objs = _manifests.worker_objects(
+        worker, project="gallery", name="render", k8s_namespace="art", region="eu",
+        environment="prod", proxy_address="p:7233", autoscaler=cfg,
+        spec_files={"workers.yaml": "x: 1\n"},
+    )  # fmt: skip
+    policy = autoscale.Policy.of(cfg)
+    if kind == "hpa":
+        spec = objs[-1]["spec"]
+        behavior = spec["behavior"]
+        assert (spec["minReplicas"], spec["maxReplicas"]) == (1, 4)
+    else:
+        so = objs[-1]["spec"]
+        behavior = so["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+        assert so["cooldownPeriod"] == 120 and so["pollingInterval"] == 10
+        slots = {
+            "workflow": worker.tuning.max_concurrent_workflow_tasks,
+            "activity": worker.tuning.max_concurrent_activities,
+        }
+        for trigger, q in zip(so["triggers"], worker.queues, strict=True):
+            want = max(1, round(slots.get(q.kind, slots["activity"]) * 0.75))
+            assert trigger["metadata"]["targetQueueSize"] == str(want)
+        assert _validate_keda(objs[-1:]).returncode == 0
+    assert behavior["scaleDown"]["stabilizationWindowSeconds"] == policy.scale_down_after_seconds
+    up = behavior["scaleUp"]
+    assert up["stabilizationWindowSeconds"] == 0
+    assert up["policies"][0] == {"type": "Percent", "value": 100, "periodSeconds": 10}
+    assert policy.max_scale_up_factor == 1 + up["policies"][0]["value"] / 100

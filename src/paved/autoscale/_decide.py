@@ -18,7 +18,8 @@ replica set drains the extra replicas (their in-flight activities finish).
 It **holds** instead of scaling up when more replicas would not help, and says
 why: the replicas are CPU-saturated while slots are free (a tuning problem),
 the namespace is at its rate limit (a bigger namespace, not more workers), or
-the dependency behind the activities refuses (429: more workers make it worse).
+the dependency behind the activities refuses (429: more workers make it worse),
+or demand exceeds the dependency's declared capacity (``workers.<name>.capacity``).
 Missing or stale signals are named in the reason; the decision never scales
 down on an incomplete picture and never invents a number.
 """
@@ -64,8 +65,23 @@ def decide(inp: DecisionInput) -> Decision:
             details=details,
         )
     raw, demand, q = max(known, key=lambda row: row[0])
-    wanted = min(max(math.ceil(raw - _EPS), p.min_replicas), p.max_replicas)
     why = _why(q, demand, raw, p.target_utilization)
+    capped = ""
+    if (
+        p.dependency_capacity is not None
+        and q.kind == "activity"
+        and demand > p.dependency_capacity
+    ):
+        # Beyond the dependency's declared concurrency, tasks wait on it, not on slots.
+        uncapped = min(max(math.ceil(raw - _EPS), p.min_replicas), p.max_replicas)
+        raw = p.dependency_capacity / (q.slots_per_replica * p.target_utilization)
+        capped = (
+            f"demand {demand:.0f} exceeds the dependency's declared capacity "
+            f"{p.dependency_capacity} (workers.{s.worker}.capacity): more than {raw:.2f} "
+            "replicas would only wait on it"
+        )
+        why += f"; capped at the declared capacity {p.dependency_capacity}"
+    wanted = min(max(math.ceil(raw - _EPS), p.min_replicas), p.max_replicas)
 
     def decision(
         action: Action, desired: int, reason: str, holds: tuple[str, ...] = ()
@@ -88,6 +104,11 @@ def decide(inp: DecisionInput) -> Decision:
             else ""
         )
         return decision("up", desired, f"scale up {cur} -> {desired}{limited}: {why}")
+
+    if capped and wanted <= cur < uncapped:
+        return decision(
+            "hold", cur, f"hold at {cur} (demand asks for {uncapped}): {capped}", (capped,)
+        )
 
     if wanted < cur:
         incomplete = [x.task_queue for x in s.queues if x.backlog is None or x.slots_used is None]

@@ -110,10 +110,14 @@ class Policy:
     max_scale_up_factor: float = 2.0
     cpu_saturation: float = 0.9
     namespace_headroom: float = 0.9  # usage above this fraction of the limit: hold
+    # The dependency's declared concurrency (``workers.<name>.capacity``): demand above it
+    # is not served faster by more replicas.
+    dependency_capacity: int | None = None
 
     @classmethod
-    def of(cls, config: specs.AutoscalerConfig) -> Policy:
+    def of(cls, config: specs.AutoscalerConfig, capacity: int | None = None) -> Policy:
         return cls(
+            dependency_capacity=capacity,
             min_replicas=config.min_replicas,
             max_replicas=config.max_replicas,
             target_utilization=config.target_slot_utilization,

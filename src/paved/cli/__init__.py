@@ -7,7 +7,7 @@ import sys
 import click
 
 from paved import _errors
-from paved.cli import _checks, _codec, _core, _new, _observe, _operator, _proxy
+from paved.cli import _autoscale, _checks, _codec, _core, _new, _observe, _operator, _proxy
 
 
 class _Group(click.Group):
@@ -35,7 +35,7 @@ def cli() -> None:
     """
 
 
-for _module in (_core, _codec, _proxy, _new, _observe, _operator, _checks):
+for _module in (_core, _codec, _proxy, _new, _observe, _operator, _autoscale, _checks):
     _module.register(cli)
 
 

@@ -33,6 +33,7 @@ from paved._errors import RuntimeSetupError
 from paved._net import free_port
 from paved._proc import paved_command
 from paved.dev import _access as access_mod
+from paved.dev import _autoscale as autoscale_mod
 from paved.dev import _platform as platform_mod
 from paved.dev import _specsync as specsync
 from paved.dev._settings import DevOptions, DevSettings, worker_process
@@ -98,6 +99,8 @@ def assemble(
     base.update(
         PAVED_ADDRESS=address, PAVED_ENV=env_name, PAVED_PROJECT=str(root), PYTHONUNBUFFERED="1"
     )
+    # Workers heartbeat their slots to Temporal often enough for the autoscaler.
+    base.setdefault("PAVED_WORKER_HEARTBEAT_SECONDS", str(autoscale_mod.HEARTBEAT_SECONDS))
     temporal_port = options.port
     metrics = 0
     if options.use_proxy:

@@ -39,11 +39,12 @@ from pathlib import Path
 
 import yaml
 
-from paved import specs
+from paved import autoscale, specs
 from paved._errors import PavedError, RuntimeSetupError
 from paved._net import port_in_use
 from paved._proc import stop_on_signals
 from paved.dev import _access as access_mod
+from paved.dev import _autoscale as autoscale_mod
 from paved.dev import _devserver as devserver
 from paved.dev._crashes import CrashWatch
 from paved.dev._reload import Reloader
@@ -94,6 +95,8 @@ class Platform:
             on_namespaces=self._namespaces_changed,
         )
         self.operator: Operator | None = None  # once Temporal runs
+        self.autoscaler: autoscale.Autoscaler | None = None  # once the workers run
+        self._autoscaled = frozenset(w.name for w in autoscale.autoscaled_workers(settings.project))
         self._namespaces_pass: Operator | None = None
         self.started_at = time.time()
         self._running = False
@@ -130,6 +133,9 @@ class Platform:
                 loops.append(
                     asyncio.create_task(self.operator.run(stop, on_pass=self._operator_echo))
                 )
+            self.autoscaler = await self._start_autoscaler()
+            if self.autoscaler is not None:
+                loops.append(asyncio.create_task(self.autoscaler.run(stop)))
             self._running = True
             n = sum(rs.processes() for rs in self.sets)
             self.echo(
@@ -187,8 +193,10 @@ class Platform:
             ui_codec_endpoint=s.ui_codec_endpoint,
             log_file=s.logs / "temporal.log",
             metrics_port=s.observe.temporal_metrics_port if s.observe else None,
+            # Worker heartbeats and ListWorkers: the autoscaler's slot signal.
             extra_dynamic_config={
                 **devserver.INNER_LOOP_DYNAMIC_CONFIG,
+                **autoscale.SIGNALS_DYNAMIC_CONFIG,
                 **(s.observe.dynamic_config() if s.observe else {}),
             },
         )
@@ -206,8 +214,9 @@ class Platform:
         workers = WorkerReplicas(
             self.workers,
             s.worker_template,
-            # A crash loop held by CrashWatch (replicas 0) is not the operator's to undo.
-            autoscaled=lambda w: f"worker {w}" in self.crashes.held(),
+            # A crash loop held by CrashWatch (replicas 0) is not the operator's to undo,
+            # nor are the replicas of a worker the autoscaler sizes.
+            autoscaled=lambda w: w in self._autoscaled or f"worker {w}" in self.crashes.held(),
         )
         settings = OperatorSettings(temporal_address=None, resync_seconds=30.0)
         # Namespaces first (the platform's children may need them), workers once the
@@ -248,6 +257,31 @@ class Platform:
             self.workers.wait_healthy(timeout=60.0), self.services.wait_healthy(timeout=60.0)
         )
         return time.monotonic() - t0
+
+    async def _start_autoscaler(self) -> autoscale.Autoscaler | None:
+        """The autoscaler loop for workers whose policy asks for it (talks to Temporal directly)."""
+        if not self._autoscaled or self.server is None:
+            return None
+        loop = await autoscale_mod.start_autoscaler(
+            self.settings.project,
+            self.settings.options.environment,
+            self.server.address,
+            self.workers,
+            proxy_metrics_url=self.proxy_metrics_url,
+            echo=self.echo,
+            held=lambda w: f"worker {w}" in self.crashes.held(),
+        )
+        if loop is not None:
+            names = ", ".join(sorted(loop.workers))
+            self.echo(
+                f"  autoscaler: scaling {names} every {loop.interval:g}s (`paved autoscale explain`)"
+            )
+        return loop
+
+    @property
+    def proxy_metrics_url(self) -> str | None:
+        c = self.settings.proxy_config
+        return f"http://127.0.0.1:{c.metrics_port}/metrics" if c and c.metrics_port else None
 
     def _operator_echo(self, result: PassResult) -> None:
         """Say what the in-process operator changed after start-up (quiet when nothing did)."""
@@ -357,6 +391,7 @@ class Platform:
             "address": self.settings.address,
             "via_proxy": self.settings.proxy_config is not None,
             "principal": self.settings.access.principal,
+            "proxy_metrics": self.proxy_metrics_url,
             "key_file": str(self.settings.access.key_file or ""),
             "pids": self.pids(),
             # Per replica, what the replica sets saw (paved status shows crashes).

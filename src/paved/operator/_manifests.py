@@ -64,6 +64,7 @@ def render_k8s(
         "max_replicas": max(10, 4 * min_replicas),
         "cpu_target": 70,
         "slot_target": "800m",
+        "behavior": behavior(specs.AutoscalerConfig()),
     }
     env = _env()
     return {f: env.get_template(f"k8s/{f}.j2").render(**ctx) for f in MANIFEST_FILES}
@@ -97,6 +98,45 @@ def _common(
 def _quantity(fraction: float) -> str:
     """0.8 -> "800m": a Kubernetes quantity the API server keeps as written."""
     return f"{round(fraction * 1000)}m"
+
+
+def behavior(autoscaler: specs.AutoscalerConfig) -> dict[str, Any]:
+    """The HPA ``behavior`` of the policy: what ``paved.autoscale.decide`` does locally.
+
+    Up at once (no stabilisation), at most ``max_scale_up_factor`` times the
+    replicas per ``interval_seconds``; down only after ``scale_down_after_seconds``
+    of lower recommendations (the quiet window), then to the recommendation at once.
+    """
+    period = max(1, round(autoscaler.interval_seconds))
+    up_percent = max(1, round((autoscaler.max_scale_up_factor - 1.0) * 100))
+    return {
+        "scaleUp": {
+            "stabilizationWindowSeconds": 0,
+            "selectPolicy": "Max",
+            "policies": [
+                {"type": "Percent", "value": up_percent, "periodSeconds": period},
+                {"type": "Pods", "value": 1, "periodSeconds": period},
+            ],
+        },
+        "scaleDown": {
+            "stabilizationWindowSeconds": min(3600, round(autoscaler.scale_down_after_seconds)),
+            "policies": [{"type": "Percent", "value": 100, "periodSeconds": period}],
+        },
+    }
+
+
+def _target_backlog(
+    spec: specs.WorkerSpec, queue: specs.QueueSpec, autoscaler: specs.AutoscalerConfig
+) -> int:
+    """KEDA's targetQueueSize for one queue: explicit, else slots x target utilisation."""
+    if autoscaler.target_backlog_per_replica is not None:
+        return autoscaler.target_backlog_per_replica
+    slots = (
+        spec.tuning.max_concurrent_workflow_tasks
+        if queue.kind == "workflow"
+        else spec.tuning.max_concurrent_activities
+    )
+    return max(1, round(slots * autoscaler.target_slot_utilization))
 
 
 def worker_objects(
@@ -135,7 +175,10 @@ def worker_objects(
         "max_replicas": autoscaler.max_replicas,
         "cpu_target": 70,
         "slot_target": _quantity(autoscaler.target_slot_utilization),
-        "target_backlog": autoscaler.target_backlog_per_replica,
+        "target_backlog": {q.name: _target_backlog(spec, q, autoscaler) for q in spec.queues},
+        "behavior": behavior(autoscaler),
+        "polling_seconds": max(1, round(autoscaler.interval_seconds)),
+        "cooldown_seconds": round(autoscaler.scale_down_after_seconds),
         "proxy_tls": proxy_tls,
     }
     files = ["service-account.yaml", "configmap.yaml", "deployment.yaml"]

@@ -170,8 +170,11 @@ class AutoscalerConfig(_Strict):
     target_slot_utilization: float = Field(
         default=0.8, gt=0, le=1, description="hpa: average slot utilisation per pod"
     )
-    target_backlog_per_replica: int = Field(
-        default=5, ge=1, description="keda: task-queue backlog per replica (targetQueueSize)"
+    target_backlog_per_replica: int | None = Field(
+        default=None,
+        ge=1,
+        description="keda: task-queue backlog per replica (targetQueueSize); default: the "
+        "queue's slots per replica x target_slot_utilization, as the local autoscaler counts",
     )
     scale_down_after_seconds: float = Field(
         default=300.0,

@@ -7,7 +7,11 @@ loopback exporter, plus Paved's derived gauges:
 - ``paved_worker_slot_utilization{task_queue,worker_type}``: used / (used +
   available) slots, the autoscaling signal from the seed (a worker whose slots
   are full is starved, whatever its CPU says);
-- ``paved_worker_up{task_queue}``: 1 while that queue's worker runs.
+- ``paved_worker_up{task_queue}``: 1 while that queue's worker runs;
+- ``paved_worker_cpu_seconds_total``: CPU time of the process (user + system,
+  all threads): the autoscaler's CPU-saturation signal, as a rate;
+- ``paved_activity_refusals_total{task_queue,activity_type}``: activity failures
+  with a rate-limit marker (``_refusals.py``): the dependency refuses.
 
 Called by :func:`paved.worker._runtime.run`.
 """
@@ -15,6 +19,7 @@ Called by :func:`paved.worker._runtime.run`.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import aiohttp
@@ -92,6 +97,14 @@ async def serve(
             "# TYPE paved_worker_build_info gauge\n"
             f'paved_worker_build_info{{worker="{name}",build_id="{getattr(boot, "build_id", "")}"}} 1\n'
         )
+        text += (
+            "# HELP paved_worker_cpu_seconds_total CPU time of the worker process (user + system).\n"
+            "# TYPE paved_worker_cpu_seconds_total counter\n"
+            f'paved_worker_cpu_seconds_total{{worker="{name}"}} {time.process_time():.6f}\n'
+        )
+        refusals = getattr(boot, "refusals", None)
+        if refusals is not None:
+            text += refusals.exposition(name)
         return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
     async def close_session(_: web.Application) -> None:

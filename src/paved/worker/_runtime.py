@@ -36,6 +36,7 @@ from paved._errors import ProjectError
 from paved._net import free_port
 from paved._proc import stop_on_signals
 from paved.worker import _capacity
+from paved.worker._refusals import RefusalCounter
 
 log = logging.getLogger("paved.worker")
 
@@ -55,6 +56,8 @@ class Bootstrap:
     # temporalio plugins every Worker of this process carries (agent frameworks' integrations)
     plugins: list[Any] = field(default_factory=list)
     build_id: str = "dev"  # in the worker identity, /metrics and every call-site header
+    # activity failures with a rate-limit marker (the autoscaler's "dependency refuses" signal)
+    refusals: RefusalCounter = field(default_factory=RefusalCounter)
 
 
 def build_id(project: specs.Project) -> str:
@@ -182,15 +185,25 @@ def _resolve(worker: str, kind: str, names: list[str]) -> list[Any]:
 
 
 def make_runtime(metrics_port: int | None) -> Runtime | None:
-    """A temporalio Runtime exporting Core SDK metrics on loopback (scraped by /metrics)."""
+    """A temporalio Runtime exporting Core SDK metrics on loopback (scraped by /metrics).
+
+    ``PAVED_WORKER_HEARTBEAT_SECONDS`` sets how often the worker heartbeats to
+    Temporal (slots used/available per worker, read back with ``ListWorkers`` by
+    the autoscaler); ``paved dev`` sets it low, temporalio's default is 60 s.
+    """
     if metrics_port is None:
         return None
+    extra: dict[str, Any] = {}
+    beat = os.environ.get("PAVED_WORKER_HEARTBEAT_SECONDS")
+    if beat:
+        extra["worker_heartbeat_interval"] = timedelta(seconds=float(beat))
     return Runtime(
         telemetry=TelemetryConfig(
             metrics=PrometheusConfig(
                 bind_address=f"127.0.0.1:{metrics_port}", durations_as_seconds=True
             )
-        )
+        ),
+        **extra,
     )
 
 
@@ -221,7 +234,7 @@ def build_workers(client: Client, boot: Bootstrap, *, identity: str | None = Non
             "max_concurrent_activities": tuning.max_concurrent_activities,
             "workflow_task_poller_behavior": poller,
             "activity_task_poller_behavior": poller,
-            "interceptors": [sdk.CallSiteInterceptor(boot.build_id)],
+            "interceptors": [sdk.CallSiteInterceptor(boot.build_id), boot.refusals],
         }
         if gate is not None and acts:
             kwargs["interceptors"].append(gate)

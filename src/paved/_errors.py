@@ -173,10 +173,11 @@ CATALOGUE: Final[Mapping[str, str]] = MappingProxyType(
         "PAVED-SCHEMA-EXCEPTION": "an accepted schema finding without a rule or a reason",
         "PAVED-SCHEMA-MISSING": "no golden schemas to check against",
         # Durable agents (DefinitionError)
+        "PAVED-AGENTS-MCP": "an MCPServer declaration's name cannot be part of activity names",
         "PAVED-AGENTS-NOT-DURABLE": "a Pydantic AI agent without the TemporalDurability capability",
         "PAVED-AGENTS-ONE-FRAMEWORK": "one worker hosts agents of two frameworks (each needs its own converter)",
-        "PAVED-AGENTS-OPTION": "llm_worker got an option it does not know",
-        "PAVED-AGENTS-TIER": "llm_worker tier= is not 0, 1, 2 or 3",
+        "PAVED-AGENTS-OPTION": "an agent declaration (llm_worker, MCPServer, a Pydantic tool) got an option it does not know",
+        "PAVED-AGENTS-TIER": "an agent declaration's tier= is not 0, 1, 2 or 3",
         # The operator (OperatorError, TerminalError)
         "PAVED-OPERATOR": "the operator could not reconcile an object (retried)",
         "PAVED-OPERATOR-CLOUD": "a Temporal Cloud Operations API call failed",

@@ -15,7 +15,9 @@ integration (:class:`OpenAIAgents`, :func:`tool`), Pydantic AI through its
 - progress (:class:`Progress`, :class:`ProgressHooks`) read as Server-Sent
   Events (:func:`sse_response`), resumable with ``Last-Event-ID``;
 - continue-as-new for long conversations (:func:`continue_as_new`);
-- a restart-safe scripted model for offline runs and tests (:class:`ScriptedModel`).
+- a restart-safe scripted model for offline runs and tests (:class:`ScriptedModel`);
+- MCP servers whose operations run as activities on a declared worker, with its
+  tier's timeouts and retries (:class:`MCPServer`).
 
 Layer: below ``paved.specs``, above ``paved.sdk`` (imports only ``paved.sdk``).
 
@@ -66,11 +68,13 @@ from paved.agents._stream import (
 )
 
 if _typing.TYPE_CHECKING:
+    from paved.agents._mcp import MCPServer
     from paved.agents._openai import MODEL_ACTIVITIES, OpenAIAgents, ProgressHooks, tool
     from paved.agents._pydantic import PydanticAgents
     from paved.agents._scripted import ScriptedModel, Step
 
 _LAZY = {
+    "MCPServer": "_mcp",
     "MODEL_ACTIVITIES": "_openai",
     "OpenAIAgents": "_openai",
     "ProgressHooks": "_openai",
@@ -114,6 +118,7 @@ __all__ = [
     "Approvals",
     "ApprovalsState",
     "Decision",
+    "MCPServer",
     "ModelTier",
     "OpenAIAgents",
     "PendingApproval",

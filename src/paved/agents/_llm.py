@@ -182,7 +182,7 @@ def llm_worker(
             fix=f"use only {', '.join(sorted(_OPTION_NAMES))}",
         )
     queue = task_queue or sdk.default_activity_queue(worker)
-    _check_names(where, namespace, worker, queue)
+    check_names(where, "llm_worker", namespace, worker, queue)
     return LLM(
         namespace=namespace,
         worker=worker,
@@ -194,25 +194,26 @@ def llm_worker(
     )
 
 
-def _check_names(where: str, namespace: str, worker: str, queue: str) -> None:
+def check_names(where: str, what: str, namespace: str, worker: str, queue: str) -> None:
+    """Raise ``DefinitionError`` for an invalid namespace, worker or queue name of ``what``."""
     import re
 
     name_re = re.compile(sdk.NAME_PATTERN)
     if not name_re.match(namespace):
         raise DefinitionError(
-            f"{where}: llm_worker namespace={namespace!r} is not a valid logical namespace name",
+            f"{where}: {what} namespace={namespace!r} is not a valid logical namespace name",
             code="PAVED-DEF-NAMESPACE",
             fix="use lower-case letters, digits and '-', starting with a letter",
         )
     if not name_re.match(worker):
         raise DefinitionError(
-            f"{where}: llm_worker worker={worker!r} is not a valid worker name",
+            f"{where}: {what} worker={worker!r} is not a valid worker name",
             code="PAVED-DEF-WORKER",
             fix="use lower-case letters, digits and '-', starting with a letter (e.g. 'llm')",
         )
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$", queue):
         raise DefinitionError(
-            f"{where}: llm_worker task_queue={queue!r} is not a valid task queue name",
+            f"{where}: {what} task_queue={queue!r} is not a valid task queue name",
             code="PAVED-DEF-QUEUE",
             fix="use letters, digits, '.', '_' and '-'",
         )

@@ -30,7 +30,7 @@ class Runtime(Protocol):
     namespace: str
 
     def hosts(self, worker: str) -> bool: ...
-    def payload_converter_class(self) -> type[Any]: ...
+    def payload_converter_class(self) -> type[Any] | None: ...
     def plugins(self) -> list[Any]: ...
 
 
@@ -84,9 +84,10 @@ def worker_setup(
 ) -> WorkerSetup:
     """The converter and plugins worker ``worker`` of ``namespace`` needs."""
     found = RUNTIMES.for_worker(namespace, worker)
-    classes = {r.payload_converter_class() for r in found}
+    # None: a runtime that works under any converter (an MCP server's operations)
+    classes = {c for r in found if (c := r.payload_converter_class()) is not None}
     if len(classes) > 1:
-        names = ", ".join(sorted({r.framework for r in found}))
+        names = ", ".join(sorted({r.framework for r in found if r.payload_converter_class()}))
         raise DefinitionError(
             f"worker {worker!r} hosts agents of several frameworks ({names}); each framework's "
             "Temporal integration requires its own payload converter",

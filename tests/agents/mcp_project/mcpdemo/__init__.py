@@ -1,0 +1,1 @@
+"""The MCP test project's package."""

@@ -14,28 +14,33 @@ Product code needs only this top-level package::
             return await paved.execute_activity(render, req)
 """
 
-from paved._errors import (
-    AuthError,
-    CodecError,
-    DefinitionError,
-    PavedError,
-    PayloadError,
-    PayloadTooLargeError,
-    ProjectError,
-    RuntimeSetupError,
-)
-from paved.sdk import (
-    Placement,
-    RuntimeEnv,
-    activity,
-    connect,
-    data_converter,
-    execute_activity,
-    physical_namespace,
-    placement_of,
-    start_activity,
-    workflow,
-)
+import typing
+
+from paved import _lazy
+
+if typing.TYPE_CHECKING:
+    from paved._errors import (
+        AuthError,
+        CodecError,
+        DefinitionError,
+        PavedError,
+        PayloadError,
+        PayloadTooLargeError,
+        ProjectError,
+        RuntimeSetupError,
+    )
+    from paved.sdk import (
+        Placement,
+        RuntimeEnv,
+        activity,
+        connect,
+        data_converter,
+        execute_activity,
+        physical_namespace,
+        placement_of,
+        start_activity,
+        workflow,
+    )
 
 __version__ = "0.1.0"
 
@@ -60,3 +65,6 @@ __all__ = [
     "start_activity",
     "workflow",
 ]
+
+if not typing.TYPE_CHECKING:  # type checkers see the imports above, exactly
+    __getattr__, __dir__ = _lazy.exports(__name__, __file__)

@@ -15,7 +15,6 @@ child, so start long-lived children from the main thread, as Paved does.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ctypes
 import os
@@ -24,6 +23,10 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
 
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
@@ -96,6 +99,8 @@ def stop_on_signals(
     Where signal handlers cannot be installed (not the main thread, Windows)
     the event is returned without them: the caller then stops by setting it.
     """
+    import asyncio
+
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in signals:

@@ -8,21 +8,26 @@ region and environment, answered with a ``Decision`` and its reason.
 (Routes, the logical <-> physical namespace map, live in ``paved.specs``.)
 """
 
-from paved.auth._decide import EVERY_NAMESPACE, AccessRequest, Decision
-from paved.auth._model import ROLES, PolicyFile
-from paved.auth._policy import (
-    BAD_JWT,
-    DENIED,
-    EXPIRED,
-    MISSING,
-    POLICY,
-    REVOKED,
-    UNKNOWN_KEY,
-    Policy,
-    hash_api_key,
-    new_api_key,
-)
-from paved.auth._principal import Principal
+import typing
+
+from paved import _lazy
+
+if typing.TYPE_CHECKING:
+    from paved.auth._decide import EVERY_NAMESPACE, AccessRequest, Decision
+    from paved.auth._model import ROLES, PolicyFile
+    from paved.auth._policy import (
+        BAD_JWT,
+        DENIED,
+        EXPIRED,
+        MISSING,
+        POLICY,
+        REVOKED,
+        UNKNOWN_KEY,
+        Policy,
+        hash_api_key,
+        new_api_key,
+    )
+    from paved.auth._principal import Principal
 
 __all__ = [
     "BAD_JWT",
@@ -42,3 +47,6 @@ __all__ = [
     "hash_api_key",
     "new_api_key",
 ]
+
+if not typing.TYPE_CHECKING:  # type checkers see the imports above, exactly
+    __getattr__, __dir__ = _lazy.exports(__name__, __file__)

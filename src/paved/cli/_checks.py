@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 
@@ -47,6 +46,8 @@ def replay_pull(
     sequence, named by its shape, so re-running refreshes without duplicating.
     Payloads are stored encrypted with the namespace's key ring, never in the clear.
     """
+    import asyncio
+
     from paved import checks
 
     project = _project(project_dir)
@@ -87,6 +88,8 @@ def replay_test(
 def run_replay(
     project: specs.Project, corpus: str | None, junit: str | None, only: list[Path]
 ) -> int:
+    import asyncio
+
     from paved import checks
 
     run = asyncio.run(

@@ -3,7 +3,6 @@ with the hidden ``--local-developer`` option)."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import click
@@ -98,6 +97,8 @@ def codec_server(
     CLI: temporal workflow show -w ID --codec-endpoint http://127.0.0.1:8234 \\
              --codec-auth "Bearer $PAVED_API_KEY"
     """
+    import asyncio
+
     from paved import dashboard
     from paved.auth import Policy
 

@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from paved import operator as op_api
 from paved._proc import stop_on_signals
 from paved.cli._options import load_project as _project
 from paved.cli._options import project_option
-from paved.operator import Change, Op, Operator, OperatorSettings, PassResult
 
-_SYMBOL = {
-    Op.CREATE: "+",
-    Op.UPDATE: "~",
-    Op.DEPRECATE: "-",
-    Op.DELETE: "x",
-    Op.HOLD: "!",
-}
+if TYPE_CHECKING:
+    from paved.operator import Change, OperatorSettings, PassResult
+
+_SYMBOL = {"CREATE": "+", "UPDATE": "~", "DEPRECATE": "-", "DELETE": "x", "HOLD": "!"}
 
 
 def _duration(text: str) -> float:
@@ -90,7 +86,7 @@ def _settings(
     force: bool,
     **kw: object,
 ) -> OperatorSettings:
-    return OperatorSettings(
+    return op_api.OperatorSettings(
         temporal_address=temporal,
         temporal_tls=tls,
         clusters=clusters,
@@ -111,11 +107,11 @@ def _fmt_spec(spec: object) -> str:
 
 
 def _line(c: Change) -> str:
-    sym = _SYMBOL.get(c.op, " ")
+    sym = _SYMBOL.get(c.op.name, " ")
     head = f"  {sym} {c.kind} {c.name}"
-    if c.op == Op.CREATE and c.desired is not None:
+    if c.op == op_api.Op.CREATE and c.desired is not None:
         return f"{head}  {_fmt_spec(c.desired.spec)}"
-    if c.op == Op.UPDATE:
+    if c.op == op_api.Op.UPDATE:
         return f"{head}  " + ", ".join(
             f"{f.field}: {json.dumps(f.actual, default=str)} -> {json.dumps(f.desired, default=str)}"
             for f in c.fields
@@ -125,24 +121,24 @@ def _line(c: Change) -> str:
 
 def print_plan(result: PassResult, *, verbose: bool = False) -> None:
     """Terraform-like: + create, ~ update, - deprecate, x delete, ! held."""
-    counts = {op: 0 for op in Op}
+    counts = {op: 0 for op in op_api.Op}
     for t in result.targets:
         n = len(t.changes)
-        shown = [c for c in t.changes if c.op != Op.NONE or verbose]
-        in_sync = sum(1 for c in t.changes if c.op == Op.NONE)
+        shown = [c for c in t.changes if c.op != op_api.Op.NONE or verbose]
+        in_sync = sum(1 for c in t.changes if c.op == op_api.Op.NONE)
         click.echo(f"{t.name}: {n} objects, {in_sync} in sync")
         if t.read_error:
             click.secho(f"  ! {t.read_error}", fg="red")
         for c in shown:
             counts[c.op] += 1
             color = {"+": "green", "~": "yellow", "-": "magenta", "x": "red", "!": "cyan"}.get(
-                _SYMBOL.get(c.op, " ")
+                _SYMBOL.get(c.op.name, " ")
             )
             click.secho(_line(c), fg=color)
     click.echo(
-        f"Plan: {counts[Op.CREATE]} to create, {counts[Op.UPDATE]} to update, "
-        f"{counts[Op.DEPRECATE]} to deprecate, {counts[Op.DELETE]} to delete; "
-        f"{counts[Op.HOLD]} held ({result.seconds:.2f}s)."
+        f"Plan: {counts[op_api.Op.CREATE]} to create, {counts[op_api.Op.UPDATE]} to update, "
+        f"{counts[op_api.Op.DEPRECATE]} to deprecate, {counts[op_api.Op.DELETE]} to delete; "
+        f"{counts[op_api.Op.HOLD]} held ({result.seconds:.2f}s)."
     )
 
 
@@ -178,7 +174,9 @@ def plan(project_dir: str | None, verbose: bool, **kw: object) -> None:
     Exit 0: in sync. Exit 1: drift (something to create, update, deprecate or
     delete). Exit 2: a target could not be read (nothing can be concluded).
     """
-    op = Operator(_project(project_dir), _settings(**kw))  # type: ignore[arg-type]
+    import asyncio
+
+    op = op_api.Operator(_project(project_dir), _settings(**kw))  # type: ignore[arg-type]
     result = asyncio.run(op.plan())
     print_plan(result, verbose=verbose)
     if any(t.read_error for t in result.targets):
@@ -205,7 +203,9 @@ def apply(
 
     Exit 0 when converged, 1 when objects are left in error or held.
     """
-    op = Operator(_project(project_dir), _settings(lease_url=lease, **kw))  # type: ignore[arg-type]
+    import asyncio
+
+    op = op_api.Operator(_project(project_dir), _settings(lease_url=lease, **kw))  # type: ignore[arg-type]
     result = asyncio.run(op.apply_once(timeout=timeout))
     print_plan(result)
     errors = [o for t in result.targets for o in t.objects if o.state in ("error", "waiting")]
@@ -247,6 +247,8 @@ def run(
     **kw: object,
 ) -> None:
     """Reconcile continuously: on every change of the specs or policy, on retry, and on resync."""
+    import asyncio
+
     settings = _settings(
         lease_url=lease,
         lease_ttl=lease_ttl,
@@ -255,7 +257,7 @@ def run(
         concurrency=concurrency,
         **kw,  # type: ignore[arg-type]
     )
-    op = Operator(_project(project_dir), settings)
+    op = op_api.Operator(_project(project_dir), settings)
 
     async def main() -> None:
         stop = stop_on_signals()

@@ -8,7 +8,6 @@ the same authentication, RBAC and residency checks as services).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -17,10 +16,10 @@ import sys
 
 import click
 
+from paved import auth
 from paved._errors import AuthError
 from paved._paths import find_project_root
 from paved._proc import stop_on_signals
-from paved.auth import Policy, hash_api_key, new_api_key
 
 
 @click.command("proxy")
@@ -30,6 +29,8 @@ from paved.auth import Policy, hash_api_key, new_api_key
 @click.option("--listen", default=None, help="host:port to listen on (overrides the config file)")
 def proxy_cmd(config_path: str, listen: str | None) -> None:
     """Run the Paved proxy in front of Temporal (SIGHUP reloads the policy)."""
+    import asyncio
+
     from paved.proxy import build_proxy
 
     server = build_proxy(config_path, listen=listen)
@@ -56,7 +57,7 @@ def policy_group() -> None:
 @click.argument("key_id")
 def new_key(key_id: str) -> None:
     """Print a new API key (once) and the entry to add under a principal's api_keys."""
-    key, entry = new_api_key(key_id)
+    key, entry = auth.new_api_key(key_id)
     click.echo(f"api key (give it to the caller; it is not stored anywhere): {key}", err=True)
     click.echo(f'- {{id: {entry["id"]}, hash: "{entry["hash"]}"}}')
 
@@ -69,14 +70,14 @@ def hash_key() -> None:
         raise AuthError(
             "no key on stdin", code="PAVED-AUTH-MISSING", fix='echo "$KEY" | paved policy hash-key'
         )
-    click.echo(hash_api_key(key))
+    click.echo(auth.hash_api_key(key))
 
 
 @policy_group.command("check")
 @click.argument("path", type=click.Path(dir_okay=False))
 def check(path: str) -> None:
     """Validate a policy file (errors name the line)."""
-    policy = Policy.load(path)
+    policy = auth.Policy.load(path)
     n_keys = sum(len(p.api_keys) for p in policy.config.principals)
     click.echo(
         f"{path}: ok ({len(policy.config.teams)} teams, {len(policy.config.principals)} principals, {n_keys} API keys"

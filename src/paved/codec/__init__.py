@@ -8,53 +8,58 @@ Payload it forwards)::
     assert decrypt_payload(sealed, ring, "imagegen") == payload
 """
 
-from paved.codec._blobs import BlobStore, DirBlobStore, S3BlobStore
-from paved.codec._codec import (
-    DEFAULT_MAX_OFFLOAD_BYTES,
-    DEFAULT_OFFLOAD_THRESHOLD,
-    REF_ENCODING,
-    EncryptionCodec,
-    blob_store_from_env,
-    client_options,
-    codec_for,
-    data_converter_for,
-    find_state_dir,
-    keyring_for,
-)
-from paved.codec._crypto import (
-    CIPHER,
-    ENCODING,
-    META_CIPHER,
-    META_KEY_ID,
-    associated_data,
-    decrypt_payload,
-    encrypt_payload,
-    is_encrypted,
-)
-from paved.codec._errors import (
-    BlobCorruptError,
-    BlobMissingError,
-    CodecError,
-    KeyProviderError,
-    MalformedPayloadError,
-    OffloadTooLargeError,
-    TamperedPayloadError,
-    UnknownKeyError,
-)
-from paved.codec._keys import (
-    AesKeyWrapper,
-    EnvKeyProvider,
-    FileKeyProvider,
-    Key,
-    KeyProvider,
-    KeyRing,
-    KeyWrapper,
-    LayeredKeyProvider,
-    MemoryKeyProvider,
-    NamespaceKeys,
-    default_key_provider,
-    env_var_for,
-)
+import typing
+
+from paved import _lazy
+
+if typing.TYPE_CHECKING:
+    from paved.codec._blobs import BlobStore, DirBlobStore, S3BlobStore
+    from paved.codec._codec import (
+        DEFAULT_MAX_OFFLOAD_BYTES,
+        DEFAULT_OFFLOAD_THRESHOLD,
+        REF_ENCODING,
+        EncryptionCodec,
+        blob_store_from_env,
+        client_options,
+        codec_for,
+        data_converter_for,
+        find_state_dir,
+        keyring_for,
+    )
+    from paved.codec._crypto import (
+        CIPHER,
+        ENCODING,
+        META_CIPHER,
+        META_KEY_ID,
+        associated_data,
+        decrypt_payload,
+        encrypt_payload,
+        is_encrypted,
+    )
+    from paved.codec._errors import (
+        BlobCorruptError,
+        BlobMissingError,
+        CodecError,
+        KeyProviderError,
+        MalformedPayloadError,
+        OffloadTooLargeError,
+        TamperedPayloadError,
+        UnknownKeyError,
+    )
+    from paved.codec._keys import (
+        AesKeyWrapper,
+        EnvKeyProvider,
+        FileKeyProvider,
+        Key,
+        KeyProvider,
+        KeyRing,
+        KeyWrapper,
+        LayeredKeyProvider,
+        MemoryKeyProvider,
+        NamespaceKeys,
+        default_key_provider,
+        env_var_for,
+    )
 
 __all__ = [
     "CIPHER",
@@ -99,3 +104,6 @@ __all__ = [
     "is_encrypted",
     "keyring_for",
 ]
+
+if not typing.TYPE_CHECKING:  # type checkers see the imports above, exactly
+    __getattr__, __dir__ = _lazy.exports(__name__, __file__)

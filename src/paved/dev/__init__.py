@@ -6,14 +6,19 @@ stops it. ``DevServer`` is the real Temporal dev server (also used by the tests
 and benchmarks); ``dev_access`` the local developer's policy and key.
 """
 
-from paved._net import free_port, port_in_use, wait_for_port
-from paved.dev._access import DEV_PRINCIPAL, DevAccess, dev_access
-from paved.dev._assemble import assemble, search_attributes
-from paved.dev._devserver import DevServer, temporal_binary
-from paved.dev._namespaces import ensure_namespaces
-from paved.dev._platform import Platform
-from paved.dev._settings import DevOptions, DevSettings
-from paved.dev._status import status_lines
+import typing
+
+from paved import _lazy
+
+if typing.TYPE_CHECKING:
+    from paved._net import free_port, port_in_use, wait_for_port
+    from paved.dev._access import DEV_PRINCIPAL, DevAccess, dev_access
+    from paved.dev._assemble import assemble, search_attributes
+    from paved.dev._devserver import DevServer, temporal_binary
+    from paved.dev._namespaces import ensure_namespaces
+    from paved.dev._platform import Platform
+    from paved.dev._settings import DevOptions, DevSettings
+    from paved.dev._status import status_lines
 
 __all__ = [
     "DEV_PRINCIPAL",
@@ -32,3 +37,6 @@ __all__ = [
     "temporal_binary",
     "wait_for_port",
 ]
+
+if not typing.TYPE_CHECKING:  # type checkers see the imports above, exactly
+    __getattr__, __dir__ = _lazy.exports(__name__, __file__)

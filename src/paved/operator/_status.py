@@ -12,9 +12,10 @@ import os
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from paved.operator._reconcile import PassResult
+if TYPE_CHECKING:
+    from paved.operator._reconcile import PassResult
 
 STATUS_FILE = Path("operator") / "status.json"
 

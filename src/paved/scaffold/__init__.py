@@ -5,21 +5,26 @@ entries and the specs; the Kubernetes manifests come from the caller (the CLI
 passes ``paved.operator.render_k8s``).
 """
 
-from paved.scaffold._scaffold import (
-    ManifestRenderer,
-    ScaffoldRequest,
-    ScaffoldResult,
-    check_available,
-    check_name,
-    check_owner,
-    check_retention,
-    check_tier,
-    find_root,
-    next_steps,
-    package_name,
-    project_name,
-    scaffold_worker,
-)
+import typing
+
+from paved import _lazy
+
+if typing.TYPE_CHECKING:
+    from paved.scaffold._scaffold import (
+        ManifestRenderer,
+        ScaffoldRequest,
+        ScaffoldResult,
+        check_available,
+        check_name,
+        check_owner,
+        check_retention,
+        check_tier,
+        find_root,
+        next_steps,
+        package_name,
+        project_name,
+        scaffold_worker,
+    )
 
 __all__ = [
     "ManifestRenderer",
@@ -36,3 +41,6 @@ __all__ = [
     "project_name",
     "scaffold_worker",
 ]
+
+if not typing.TYPE_CHECKING:  # type checkers see the imports above, exactly
+    __getattr__, __dir__ = _lazy.exports(__name__, __file__)

@@ -6,54 +6,58 @@ into it, tools read it through :func:`definitions` and :func:`placements`.
 
 import typing
 
-from paved.sdk._calls import (
-    activity_options,
-    execute_activity,
-    start_activity,
-    tier_of,
-)
-from paved.sdk._callsite import (
-    CALL_SITE_HEADER,
-    CallSite,
-    find_call_site,
-)
-from paved.sdk._client import connect, default_codec, state_dir
-from paved.sdk._converter import (
-    DEFAULT_MAX_PAYLOAD_BYTES,
-    TEMPORAL_PAYLOAD_LIMIT,
-    ChainCodec,
-    SizeLimitCodec,
-    data_converter,
-)
-from paved.sdk._decorators import activity, workflow
-from paved.sdk._naming import NAME_PATTERN, RuntimeEnv, physical_namespace
-from paved.sdk._placement import (
-    Placement,
-    default_activity_queue,
-    default_workflow_queue,
-    placement_of,
-)
-from paved.sdk._registry import (
-    check_placements,
-    definitions,
-    did_you_mean,
-    placements,
-    project_scope,
-    register,
-    registry_scope,
-    unknown_namespace,
-)
-from paved.sdk._tiers import DEFAULT_TIER, TIERS, TierDefaults, resolve_tier, tier_defaults
-from paved.sdk._tracing import (
-    JsonLogFormatter,
-    LinksInterceptor,
-    current_trace_id,
-    render_links,
-    server_span,
-    setup_logging,
-    setup_tracing,
-    tracing_enabled,
-)
+from paved import _lazy
+
+if typing.TYPE_CHECKING:
+    from paved.sdk._calls import (
+        activity_options,
+        execute_activity,
+        start_activity,
+        tier_of,
+    )
+    from paved.sdk._callsite import (
+        CALL_SITE_HEADER,
+        CallSite,
+        find_call_site,
+    )
+    from paved.sdk._callsite_interceptor import CallSiteInterceptor
+    from paved.sdk._client import connect, default_codec, state_dir
+    from paved.sdk._converter import (
+        DEFAULT_MAX_PAYLOAD_BYTES,
+        TEMPORAL_PAYLOAD_LIMIT,
+        ChainCodec,
+        SizeLimitCodec,
+        data_converter,
+    )
+    from paved.sdk._decorators import activity, workflow
+    from paved.sdk._naming import NAME_PATTERN, RuntimeEnv, physical_namespace
+    from paved.sdk._placement import (
+        Placement,
+        default_activity_queue,
+        default_workflow_queue,
+        placement_of,
+    )
+    from paved.sdk._registry import (
+        check_placements,
+        definitions,
+        did_you_mean,
+        placements,
+        project_scope,
+        register,
+        registry_scope,
+        unknown_namespace,
+    )
+    from paved.sdk._tiers import DEFAULT_TIER, TIERS, TierDefaults, resolve_tier, tier_defaults
+    from paved.sdk._tracing import (
+        JsonLogFormatter,
+        LinksInterceptor,
+        current_trace_id,
+        render_links,
+        server_span,
+        setup_logging,
+        setup_tracing,
+        tracing_enabled,
+    )
 
 __all__ = [
     "CALL_SITE_HEADER",
@@ -105,10 +109,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> typing.Any:
-    # Lazy: the interceptor needs temporalio.worker, which `import paved` avoids.
-    if name == "CallSiteInterceptor":
-        from paved.sdk._callsite_interceptor import CallSiteInterceptor
-
-        return CallSiteInterceptor
-    raise AttributeError(f"module 'paved.sdk' has no attribute {name!r}")
+if not typing.TYPE_CHECKING:  # type checkers see the imports above, exactly
+    __getattr__, __dir__ = _lazy.exports(__name__, __file__, on_use_only=("CallSiteInterceptor",))

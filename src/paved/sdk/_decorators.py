@@ -21,6 +21,7 @@ from typing import Any, TypeVar, overload
 from temporalio import activity as t_activity
 from temporalio import workflow as t_workflow
 
+from paved import _lazy
 from paved._errors import DefinitionError
 from paved.sdk import _naming as naming
 from paved.sdk import _registry as registry
@@ -157,6 +158,8 @@ def workflow(
         tier: override the namespace's tier for default activity timeouts/retries.
         sandboxed, defn_kwargs: passed to ``temporalio.workflow.defn``.
     """
+    _lazy.load_all("paved.sdk")  # Temporal code runs here: nothing may import
+    _lazy.load_all("paved")  # from inside a running workflow later
 
     where = _caller()
 
@@ -223,6 +226,8 @@ def activity(
     that workflow's worker (Paved's local rule, ``paved.sdk.runs_local``;
     ``docs/tiers.md``), elsewhere as an ordinary activity.
     """
+    _lazy.load_all("paved.sdk")  # Temporal code runs here: nothing may import
+    _lazy.load_all("paved")  # from inside a running workflow later
 
     where = _caller()
 

@@ -25,12 +25,12 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final
-
-import yaml
-from temporalio.common import RetryPolicy
+from typing import TYPE_CHECKING, Any, Final
 
 from paved._errors import DefinitionError
+
+if TYPE_CHECKING:
+    from temporalio.common import RetryPolicy
 
 PROJECT_FILE: Final = "paved.yaml"
 TIERS: Final = (0, 1, 2, 3)
@@ -48,60 +48,65 @@ class TierDefaults:
     retry: RetryPolicy
 
 
-_TIER_DEFAULTS: Final[Mapping[int, TierDefaults]] = MappingProxyType(
-    {
-        # Tier 0: user-facing and critical. Retry for a long time, quickly at first.
-        0: TierDefaults(
-            start_to_close=timedelta(minutes=5),
-            schedule_to_close=timedelta(hours=24),
-            heartbeat=None,
-            retry=RetryPolicy(
-                initial_interval=timedelta(milliseconds=200),
-                backoff_coefficient=2.0,
-                maximum_interval=timedelta(seconds=30),
+@lru_cache(maxsize=1)
+def _tier_defaults() -> Mapping[int, TierDefaults]:
+    # Built on first use: temporalio loads only when a command needs tiers.
+    from temporalio.common import RetryPolicy
+
+    return MappingProxyType(
+        {
+            # Tier 0: user-facing and critical. Retry for a long time, quickly at first.
+            0: TierDefaults(
+                start_to_close=timedelta(minutes=5),
+                schedule_to_close=timedelta(hours=24),
+                heartbeat=None,
+                retry=RetryPolicy(
+                    initial_interval=timedelta(milliseconds=200),
+                    backoff_coefficient=2.0,
+                    maximum_interval=timedelta(seconds=30),
+                ),
             ),
-        ),
-        1: TierDefaults(
-            start_to_close=timedelta(minutes=5),
-            schedule_to_close=timedelta(hours=6),
-            heartbeat=None,
-            retry=RetryPolicy(
-                initial_interval=timedelta(milliseconds=500),
-                backoff_coefficient=2.0,
-                maximum_interval=timedelta(minutes=1),
+            1: TierDefaults(
+                start_to_close=timedelta(minutes=5),
+                schedule_to_close=timedelta(hours=6),
+                heartbeat=None,
+                retry=RetryPolicy(
+                    initial_interval=timedelta(milliseconds=500),
+                    backoff_coefficient=2.0,
+                    maximum_interval=timedelta(minutes=1),
+                ),
             ),
-        ),
-        2: TierDefaults(
-            start_to_close=timedelta(minutes=10),
-            schedule_to_close=timedelta(hours=2),
-            heartbeat=None,
-            retry=RetryPolicy(
-                initial_interval=timedelta(seconds=1),
-                backoff_coefficient=2.0,
-                maximum_interval=timedelta(minutes=2),
-                maximum_attempts=50,
+            2: TierDefaults(
+                start_to_close=timedelta(minutes=10),
+                schedule_to_close=timedelta(hours=2),
+                heartbeat=None,
+                retry=RetryPolicy(
+                    initial_interval=timedelta(seconds=1),
+                    backoff_coefficient=2.0,
+                    maximum_interval=timedelta(minutes=2),
+                    maximum_attempts=50,
+                ),
             ),
-        ),
-        # Tier 3: best effort; give up after a handful of attempts.
-        3: TierDefaults(
-            start_to_close=timedelta(minutes=10),
-            schedule_to_close=timedelta(minutes=30),
-            heartbeat=None,
-            retry=RetryPolicy(
-                initial_interval=timedelta(seconds=2),
-                backoff_coefficient=2.0,
-                maximum_interval=timedelta(minutes=5),
-                maximum_attempts=5,
+            # Tier 3: best effort; give up after a handful of attempts.
+            3: TierDefaults(
+                start_to_close=timedelta(minutes=10),
+                schedule_to_close=timedelta(minutes=30),
+                heartbeat=None,
+                retry=RetryPolicy(
+                    initial_interval=timedelta(seconds=2),
+                    backoff_coefficient=2.0,
+                    maximum_interval=timedelta(minutes=5),
+                    maximum_attempts=5,
+                ),
             ),
-        ),
-    }
-)
+        }
+    )
 
 
 def tier_defaults(tier: int) -> TierDefaults:
     """The default activity options of ``tier`` (0 critical .. 3 best effort)."""
     try:
-        return _TIER_DEFAULTS[tier]
+        return _tier_defaults()[tier]
     except KeyError:
         raise DefinitionError(
             f"tier {tier!r} is not a tier",
@@ -123,6 +128,8 @@ def project_file_for(source: str | Path) -> Path | None:
 @lru_cache(maxsize=64)
 def _tiers_in(path: str, _mtime_ns: int, _size: int) -> Mapping[str, int]:
     """``{namespace: tier}`` declared by one version of a project file (cached per version)."""
+    import yaml  # loaded here: `paved --help` must not pay for it
+
     try:
         data: Any = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):

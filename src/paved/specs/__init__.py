@@ -1,39 +1,44 @@
 """Spec models, their generation from code (``paved gen``), and ``Routes``: the one
 logical <-> physical namespace map."""
 
-from paved._paths import PROJECT_FILE
-from paved.specs._clusters import (
-    AutoscalerConfig,
-    ClusterConfig,
-    KubernetesEndpoint,
-    TemporalEndpoint,
-    cluster_for,
-)
-from paved.specs._defaults import DEFAULT_RETENTION, WORKER_HTTP_PORT, WORKER_UID
-from paved.specs._model import (
-    SPEC_VERSION,
-    NamespaceConfig,
-    NamespacesFile,
-    NamespaceSpec,
-    ObservabilityConfig,
-    OwnerRoute,
-    PhysicalNamespace,
-    ProjectConfig,
-    QueueSpec,
-    RateLimit,
-    ServiceConfig,
-    StuckConfig,
-    TypeSpec,
-    WorkerConfig,
-    WorkersFile,
-    WorkerSpec,
-    WorkerTuning,
-    WorkflowsFile,
-    retention_days,
-)
-from paved.specs._project import SPEC_FILES, Project, Specs
-from paved.specs._routes import Route, Routes
-from paved.specs._yamlio import dump, line_of, load_model
+import typing
+
+from paved import _lazy
+
+if typing.TYPE_CHECKING:
+    from paved._paths import PROJECT_FILE
+    from paved.specs._clusters import (
+        AutoscalerConfig,
+        ClusterConfig,
+        KubernetesEndpoint,
+        TemporalEndpoint,
+        cluster_for,
+    )
+    from paved.specs._defaults import DEFAULT_RETENTION, WORKER_HTTP_PORT, WORKER_UID
+    from paved.specs._model import (
+        SPEC_VERSION,
+        NamespaceConfig,
+        NamespacesFile,
+        NamespaceSpec,
+        ObservabilityConfig,
+        OwnerRoute,
+        PhysicalNamespace,
+        ProjectConfig,
+        QueueSpec,
+        RateLimit,
+        ServiceConfig,
+        StuckConfig,
+        TypeSpec,
+        WorkerConfig,
+        WorkersFile,
+        WorkerSpec,
+        WorkerTuning,
+        WorkflowsFile,
+        retention_days,
+    )
+    from paved.specs._project import SPEC_FILES, Project, Specs
+    from paved.specs._routes import Route, Routes
+    from paved.specs._yamlio import dump, line_of, load_model
 
 __all__ = [
     "DEFAULT_RETENTION",
@@ -73,3 +78,6 @@ __all__ = [
     "load_model",
     "retention_days",
 ]
+
+if not typing.TYPE_CHECKING:  # type checkers see the imports above, exactly
+    __getattr__, __dir__ = _lazy.exports(__name__, __file__)

@@ -1,0 +1,56 @@
+"""`paved --help` and `paved status` start fast: they import only what they use.
+
+Timing is measured in bench/bench_cli.py (never here); this test pins the cause
+that makes them slow: a heavy import (temporalio alone takes about 1 s to load
+on this machine) reached from a command module's top level or a package's
+``__init__``. Heavy libraries load inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("temporalio", "grpc", "aiohttp", "opentelemetry", "prometheus_client", "lightkube")
+
+PROBE = """
+import json, sys
+from paved.cli import cli
+try:
+    cli(sys.argv[1:], prog_name="paved")
+except SystemExit:
+    pass
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})), file=sys.stderr)
+"""
+
+
+def _loaded(*args: str) -> set[str]:
+    r = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120
+    )
+    return set(json.loads(r.stderr.strip().splitlines()[-1]))
+
+
+def test_help_imports_no_heavy_library() -> None:
+    loaded = _loaded("--help")
+    assert not loaded & {*HEAVY, "pydantic", "yaml"}, sorted(loaded & {*HEAVY, "pydantic", "yaml"})
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["new", "operator", "observe", "proxy", "codec-server", "replay", "schema", "dev", "run"],
+)
+def test_group_help_imports_no_temporalio(command: str) -> None:
+    loaded = _loaded(command, "--help")
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_status_reads_specs_without_temporalio() -> None:
+    loaded = _loaded("status", "--project", str(ROOT / "examples" / "imagegen"))
+    assert "pydantic" in loaded  # it did read the specs
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))

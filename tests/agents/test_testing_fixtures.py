@@ -65,6 +65,14 @@ async def test_scripted_model_restores_the_provider_and_workers_name_what_is_mis
     with testing.scripted_model(openai_agents, [agents.Step(text="x")]):
         assert openai_agents.model_provider is not before
     assert openai_agents.model_provider is before
+    # the integration's own TestModel is installed as it is
+    from temporalio.contrib.openai_agents.testing import ResponseBuilders, TestModel
+
+    test_model = TestModel.returning_responses([ResponseBuilders.output_message("hi")])
+    with testing.scripted_model(openai_agents, test_model) as installed:
+        assert installed is test_model
+        assert openai_agents.model_provider.get_model(None) is test_model  # type: ignore[union-attr]
+    assert openai_agents.model_provider is before
     with pytest.raises(LookupError, match="no-such-worker"):
         async with testing.agent_workers("127.0.0.1:1", "ns", "research", ["no-such-worker"]):
             pass

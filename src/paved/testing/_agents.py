@@ -33,7 +33,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from paved import agents, sdk
 
 if TYPE_CHECKING:
-    from paved.agents import OpenAIAgents, ScriptedModel, Step
+    from agents import Model
+    from paved.agents import OpenAIAgents, Step
 
 PASSTHROUGH = ("paved", "pydantic", "pydantic_core", "annotated_types")
 
@@ -125,15 +126,21 @@ async def agent_workers(
 
 @contextlib.contextmanager
 def scripted_model(
-    runtime: OpenAIAgents, script: Sequence[Step], *, delay: float = 0.0
-) -> Iterator[ScriptedModel]:
-    """Answer ``runtime``'s model calls with a :class:`~paved.agents.ScriptedModel` for the block.
+    runtime: OpenAIAgents, script: Sequence[Step] | Model, *, delay: float = 0.0
+) -> Iterator[Any]:
+    """Answer ``runtime``'s model calls with a scripted or test model for the block.
 
-    The model picks each answer from the conversation it is given, so a call
-    retried on another worker answers as the first did; ``model.calls`` lists the
-    step of every call it answered. The runtime's provider is restored afterwards.
+    ``script``: the steps of a :class:`~paved.agents.ScriptedModel` (it picks each
+    answer from the conversation it is given, so a call retried on another worker
+    answers as the first did; ``model.calls`` lists the step of every call), or any
+    OpenAI Agents ``Model``, such as the integration's
+    ``temporalio.contrib.openai_agents.testing.TestModel`` (whose scripted answers
+    start over in a new worker process). Yields the model in use; the runtime's
+    provider is restored afterwards.
     """
-    model = agents.ScriptedModel(script, delay=delay)
+    from agents import Model
+
+    model: Any = script if isinstance(script, Model) else agents.ScriptedModel(script, delay=delay)
     before = runtime.model_provider
     runtime.use_model(model)
     try:

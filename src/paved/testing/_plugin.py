@@ -116,14 +116,15 @@ def paved_scripted_model() -> Iterator[Callable[..., ScriptedModel]]:
     """Answer an ``OpenAIAgents`` runtime's model calls with a scripted model for the test.
 
     ``paved_scripted_model(runtime, script, *, delay=0.0)`` returns the installed
-    :class:`paved.agents.ScriptedModel` (``.calls``: the step of every call); the
-    runtime's provider comes back when the test ends.
+    :class:`paved.agents.ScriptedModel` (``.calls``: the step of every call), or installs
+    ``script`` itself when it is an OpenAI Agents ``Model`` (the integration's
+    ``TestModel``); the runtime's provider comes back when the test ends.
     """
     from paved.testing._agents import scripted_model
 
     with contextlib.ExitStack() as stack:
 
-        def make(runtime: OpenAIAgents, script: Sequence[Step], *, delay: float = 0.0) -> Any:
+        def make(runtime: OpenAIAgents, script: Sequence[Step] | Any, *, delay: float = 0.0) -> Any:
             return stack.enter_context(scripted_model(runtime, script, delay=delay))
 
         yield make

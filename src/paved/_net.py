@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
-import urllib.request
 
 from paved._errors import RuntimeSetupError
 
@@ -25,6 +24,8 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
 def http_ok(url: str, timeout: float = 1.0) -> bool:
     """True when ``GET url`` answers 200: the one health check (``/healthz``, ``/metrics``)."""
     try:
+        import urllib.request  # on use: `paved status` without a running dev imports none
+
         with urllib.request.urlopen(url, timeout=timeout) as r:
             return bool(r.status == 200)
     except OSError:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import click
 
 from paved.cli._options import load_project, project_option
@@ -52,6 +50,8 @@ def explain(worker: str, project_dir: str | None, environment: str, sample_secon
     Example:
       paved autoscale explain imagegen-gpu
     """
+    import asyncio
+
     from paved.autoscale import explain as run_explain
 
     project = load_project(project_dir)

@@ -14,11 +14,11 @@ Product code needs only this top-level package::
             return await paved.execute_activity(render, req)
 """
 
-import typing
+import typing as _typing
 
 from paved import _lazy
 
-if typing.TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from paved._errors import (
         AuthError,
         CodecError,
@@ -66,5 +66,5 @@ __all__ = [
     "workflow",
 ]
 
-if not typing.TYPE_CHECKING:  # type checkers see the imports above, exactly
+if not _typing.TYPE_CHECKING:  # type checkers see the imports above, exactly
     __getattr__, __dir__ = _lazy.exports(__name__, __file__)

@@ -1,10 +1,10 @@
 """Packages whose public names load on first use (PEP 562), declared once.
 
 A package lists its public names as ordinary imports inside
-``if typing.TYPE_CHECKING:`` (so type checkers, IDEs and readers see exactly
+``if _typing.TYPE_CHECKING:`` (so type checkers, IDEs and readers see exactly
 where each comes from) and ends with::
 
-    if not typing.TYPE_CHECKING:
+    if not _typing.TYPE_CHECKING:
         __getattr__, __dir__ = _lazy.exports(__name__, __file__)
 
 ``exports`` reads that block (one small ``ast`` parse) and imports a name's

@@ -8,11 +8,11 @@ region and environment, answered with a ``Decision`` and its reason.
 (Routes, the logical <-> physical namespace map, live in ``paved.specs``.)
 """
 
-import typing
+import typing as _typing
 
 from paved import _lazy
 
-if typing.TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from paved.auth._decide import EVERY_NAMESPACE, AccessRequest, Decision
     from paved.auth._model import ROLES, PolicyFile
     from paved.auth._policy import (
@@ -48,5 +48,5 @@ __all__ = [
     "new_api_key",
 ]
 
-if not typing.TYPE_CHECKING:  # type checkers see the imports above, exactly
+if not _typing.TYPE_CHECKING:  # type checkers see the imports above, exactly
     __getattr__, __dir__ = _lazy.exports(__name__, __file__)

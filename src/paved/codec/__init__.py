@@ -8,11 +8,11 @@ Payload it forwards)::
     assert decrypt_payload(sealed, ring, "imagegen") == payload
 """
 
-import typing
+import typing as _typing
 
 from paved import _lazy
 
-if typing.TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from paved.codec._blobs import BlobStore, DirBlobStore, S3BlobStore
     from paved.codec._codec import (
         DEFAULT_MAX_OFFLOAD_BYTES,
@@ -105,5 +105,5 @@ __all__ = [
     "keyring_for",
 ]
 
-if not typing.TYPE_CHECKING:  # type checkers see the imports above, exactly
+if not _typing.TYPE_CHECKING:  # type checkers see the imports above, exactly
     __getattr__, __dir__ = _lazy.exports(__name__, __file__)

@@ -6,11 +6,11 @@ stops it. ``DevServer`` is the real Temporal dev server (also used by the tests
 and benchmarks); ``dev_access`` the local developer's policy and key.
 """
 
-import typing
+import typing as _typing
 
 from paved import _lazy
 
-if typing.TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from paved._net import free_port, port_in_use, wait_for_port
     from paved.dev._access import DEV_PRINCIPAL, DevAccess, dev_access
     from paved.dev._assemble import assemble, search_attributes
@@ -38,5 +38,5 @@ __all__ = [
     "wait_for_port",
 ]
 
-if not typing.TYPE_CHECKING:  # type checkers see the imports above, exactly
+if not _typing.TYPE_CHECKING:  # type checkers see the imports above, exactly
     __getattr__, __dir__ = _lazy.exports(__name__, __file__)

@@ -8,11 +8,11 @@ with): real ``paved worker run`` processes, restarted with backoff, scaled to a
 desired count, drained on scale-down; ``worker_template`` starts one replica.
 """
 
-import typing
+import typing as _typing
 
 from paved import _lazy
 
-if typing.TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from paved.operator._cloud import CloudNamespaces, cloud_region_of
     from paved.operator._clusters import cluster_targets
     from paved.operator._diff import Rules, diff, field_changes
@@ -102,5 +102,5 @@ __all__ = [
     "write_status",
 ]
 
-if not typing.TYPE_CHECKING:  # type checkers see the imports above, exactly
+if not _typing.TYPE_CHECKING:  # type checkers see the imports above, exactly
     __getattr__, __dir__ = _lazy.exports(__name__, __file__)

@@ -5,11 +5,11 @@ entries and the specs; the Kubernetes manifests come from the caller (the CLI
 passes ``paved.operator.render_k8s``).
 """
 
-import typing
+import typing as _typing
 
 from paved import _lazy
 
-if typing.TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from paved.scaffold._scaffold import (
         ManifestRenderer,
         ScaffoldRequest,
@@ -42,5 +42,5 @@ __all__ = [
     "scaffold_worker",
 ]
 
-if not typing.TYPE_CHECKING:  # type checkers see the imports above, exactly
+if not _typing.TYPE_CHECKING:  # type checkers see the imports above, exactly
     __getattr__, __dir__ = _lazy.exports(__name__, __file__)

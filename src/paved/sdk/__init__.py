@@ -4,11 +4,11 @@ The registry of definitions is not exported: the decorators :func:`register`
 into it, tools read it through :func:`definitions` and :func:`placements`.
 """
 
-import typing
+import typing as _typing
 
 from paved import _lazy
 
-if typing.TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from paved.sdk._calls import (
         activity_options,
         execute_activity,
@@ -109,5 +109,5 @@ __all__ = [
 ]
 
 
-if not typing.TYPE_CHECKING:  # type checkers see the imports above, exactly
+if not _typing.TYPE_CHECKING:  # type checkers see the imports above, exactly
     __getattr__, __dir__ = _lazy.exports(__name__, __file__, on_use_only=("CallSiteInterceptor",))

@@ -1,11 +1,11 @@
 """Spec models, their generation from code (``paved gen``), and ``Routes``: the one
 logical <-> physical namespace map."""
 
-import typing
+import typing as _typing
 
 from paved import _lazy
 
-if typing.TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from paved._paths import PROJECT_FILE
     from paved.specs._clusters import (
         AutoscalerConfig,
@@ -79,5 +79,5 @@ __all__ = [
     "retention_days",
 ]
 
-if not typing.TYPE_CHECKING:  # type checkers see the imports above, exactly
+if not _typing.TYPE_CHECKING:  # type checkers see the imports above, exactly
     __getattr__, __dir__ = _lazy.exports(__name__, __file__)

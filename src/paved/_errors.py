@@ -170,6 +170,8 @@ CATALOGUE: Final[Mapping[str, str]] = MappingProxyType(
         # CI checks: replay corpus and golden schemas
         "PAVED-REPLAY-CORPUS": "a file in the replay corpus is not a corpus entry",
         "PAVED-REPLAY-PLAINTEXT": "refusing to write a history with plaintext payloads to the corpus",
+        "PAVED-READINESS-CONFIG": "paved readiness was given a load test or peak it cannot use",
+        "PAVED-READINESS-NO-PLATFORM": "paved readiness found no running platform to load-test",
         "PAVED-SCHEMA-EXCEPTION": "an accepted schema finding without a rule or a reason",
         "PAVED-SCHEMA-MISSING": "no golden schemas to check against",
         # Durable agents (DefinitionError)

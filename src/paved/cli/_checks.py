@@ -283,8 +283,237 @@ def check(project_dir: str | None, junit: str | None, temporal: str | None) -> N
     sys.exit(0 if run.ok else 1)
 
 
+def _pairs(values: tuple[str, ...], option: str, what: str) -> dict[str, float]:
+    from paved._errors import ProjectError
+
+    out: dict[str, float] = {}
+    for v in values:
+        name, sep, num = v.partition("=")
+        try:
+            out[name.strip()] = float(num)
+            if not sep or not name.strip() or out[name.strip()] <= 0:
+                raise ValueError
+        except ValueError:
+            raise ProjectError(
+                f"{option} {v!r} is not {what}=NUMBER",
+                code="PAVED-READINESS-CONFIG",
+                fix=f"write it like {option} {'GenerateImage=20' if what == 'TYPE' else 'imagegen=200'}",
+            ) from None
+    return out
+
+
+def _load_steps(values: tuple[str, ...]) -> list[specs.LoadStep]:
+    from paved._errors import ProjectError
+
+    steps = []
+    for v in values:
+        try:
+            count, rate, conc = v.split(":")
+            steps.append(specs.LoadStep(count=int(count), rate=float(rate), concurrency=int(conc)))
+        except ValueError:
+            raise ProjectError(
+                f"--step {v!r} is not COUNT:RATE:CONCURRENCY",
+                code="PAVED-READINESS-CONFIG",
+                fix="write it like --step 20:10:10 (20 workflows, 10 starts/s, 10 in flight)",
+            ) from None
+    return steps
+
+
+def _write(target: str, text: str) -> None:
+    if target == "-":
+        click.echo(text, nl=False)
+    else:
+        Path(target).write_text(text, encoding="utf-8")
+
+
+@click.command()
+@_project_opt
+@click.option(
+    "--peak",
+    "peaks",
+    multiple=True,
+    metavar="TYPE=N",
+    help="Expected peak starts/s of a workflow type (repeatable; overrides readiness.peak).",
+)
+@click.option(
+    "--margin",
+    type=float,
+    default=None,
+    help="Required headroom, e.g. 0.5 = capacity >= 1.5 x demand (default readiness.margin).",
+)
+@click.option(
+    "--limit",
+    "limits",
+    multiple=True,
+    metavar="NS=APS",
+    help="Judge namespace NS against this actions/s limit instead of its rate_limit (what if).",
+)
+@click.option(
+    "--workflow",
+    default=None,
+    help="Load-test this workflow type (default readiness.load.workflow).",
+)
+@click.option(
+    "--input",
+    "input_json",
+    default=None,
+    metavar="JSON",
+    help="Its argument as JSON (default readiness.load.input).",
+)
+@click.option(
+    "--step",
+    "steps",
+    multiple=True,
+    metavar="COUNT:RATE:CONCURRENCY",
+    help="A load step (repeatable; default readiness.load.steps).",
+)
+@click.option("--step-timeout", type=float, default=None, help="Bound of each step in seconds.")
+@click.option(
+    "--address",
+    default=None,
+    help="A Paved proxy to load-test through (default: the running `paved dev`; key in PAVED_API_KEY).",
+)
+@click.option(
+    "--load-report",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Judge a saved load test (a --json output) instead of running one.",
+)
+@click.option("--no-load", is_flag=True, help="No load test: headroom and capacity are skipped.")
+@click.option(
+    "--json",
+    "json_out",
+    default=None,
+    metavar="FILE",
+    help="Write the review as JSON ('-': stdout).",
+)
+@click.option(
+    "--markdown",
+    "md_out",
+    default=None,
+    metavar="FILE",
+    help="Write the review as Markdown for a launch review ('-': stdout).",
+)
+def readiness(
+    project_dir: str | None,
+    peaks: tuple[str, ...],
+    margin: float | None,
+    limits: tuple[str, ...],
+    workflow: str | None,
+    input_json: str | None,
+    steps: tuple[str, ...],
+    step_timeout: float | None,
+    address: str | None,
+    load_report: str | None,
+    no_load: bool,
+    json_out: str | None,
+    md_out: str | None,
+) -> None:  # fmt: skip
+    """Before a launch: is the platform ready for the expected peak? One line per item.
+
+    \b
+    Against a running platform (`paved dev`, or --address of a proxy):
+      load      a stepped load test of real workflows through the proxy:
+                achieved starts and actions/s, backlog, p99 schedule-to-start,
+                RESOURCE_EXHAUSTED answers, actions per workflow type
+      headroom  actions/workflow x expected peak x (1 + margin) vs each
+                namespace's rate limit (Temporal Cloud default: 500 APS)
+      capacity  slots each worker needs at peak (Little's law) x (1 + margin)
+                vs max replicas x slots
+      spread    every production namespace and worker in >= 2 regions/clusters
+      code      timeouts and bounded retries on every activity call; backoff
+                where an activity calls a rate-limited dependency
+    \b
+    The load, peak and margin come from paved.yaml:
+      readiness:
+        peak: {GenerateImage: 10}        # expected starts/s at launch
+        margin: 0.5
+        load:
+          workflow: GenerateImage
+          input: {prompt: a lighthouse at dusk, user: load-test}
+          steps: [{count: 10, rate: 5, concurrency: 5}, {count: 20, rate: 10, concurrency: 10}]
+    \b
+    Examples:
+      paved readiness --markdown review.md --json review.json
+      paved readiness --peak GenerateImage=40 --load-report review.json   # what if, no new load
+      paved readiness --limit imagegen=50 --load-report review.json
+    Exit 1 when an item fails (skipped items are shown and do not fail).
+    """
+    import json
+
+    from paved import checks
+    from paved._errors import ProjectError
+    from paved.sdk import RuntimeEnv
+
+    project = _project(project_dir)
+    cfg = project.config.readiness
+    load_cfg = cfg.load
+    if workflow or input_json or steps or step_timeout:
+        base = load_cfg or specs.LoadTestConfig(workflow=workflow or "?")
+        try:
+            parsed = json.loads(input_json) if input_json is not None else base.input
+        except ValueError as e:
+            raise ProjectError(
+                f"--input is not JSON: {e}",
+                code="PAVED-READINESS-CONFIG",
+                fix="""quote it for the shell: --input '{"prompt": "a cat", "user": "me"}'""",
+            ) from None
+        load_cfg = specs.LoadTestConfig(
+            workflow=workflow or base.workflow,
+            input=parsed,
+            steps=_load_steps(steps) or base.steps,
+            step_timeout_seconds=step_timeout or base.step_timeout_seconds,
+        )
+    report = None
+    if load_report:
+        data = json.loads(Path(load_report).read_text(encoding="utf-8"))
+        data = data.get("load_test") or data
+        report = checks.LoadReport.from_dict(data)
+    api_key = None
+    if address is None and report is None and not no_load:
+        local = RuntimeEnv.local_dev(project.root)
+        if local is not None:
+            address, api_key = local[0].address, local[0].api_key
+    elif address is not None:
+        api_key = RuntimeEnv.from_env().api_key
+    if address and report is None and not no_load:
+        click.echo(f"load test through {address} ...", err=True)
+    run = checks.run_readiness(
+        project,
+        peaks=_pairs(peaks, "--peak", "TYPE"),
+        margin=margin,
+        limits=_pairs(limits, "--limit", "NS"),
+        load=load_cfg,
+        load_report=report,
+        address=address,
+        api_key=api_key,
+        skip_load="--no-load given" if no_load else "",
+        progress=lambda line: click.echo(line, err=True),
+    )
+    colors = {"ok": "green", "skipped": "yellow", "failed": "red", "error": "red"}
+    if json_out:
+        _write(json_out, run.to_json() + "\n")
+    if md_out:
+        _write(md_out, run.to_markdown())
+    if "-" in (json_out, md_out):
+        sys.exit(0 if run.ok else 1)
+    for item in run.items:
+        if item.details and item.status != "ok":
+            click.secho(f"--- {item.name}", bold=True)
+            for line in item.details:
+                click.echo(f"  {line}")
+    click.secho(f"paved readiness: {project.root}", bold=True)
+    for item in run.items:
+        word = {"ok": "pass", "skipped": "skip", "failed": "FAIL", "error": "ERROR"}[item.status]
+        click.secho(f"  {word:<6}{item.name:<10}{item.summary}", fg=colors[item.status])
+    verdict = "ready" if run.ok else "NOT READY"
+    click.secho(f"{verdict} ({run.seconds:.1f}s)", fg="green" if run.ok else "red", bold=True)
+    sys.exit(0 if run.ok else 1)
+
+
 def register(group: click.Group) -> None:
     group.add_command(check)
     group.add_command(replay)
     group.add_command(lint)
     group.add_command(schema)
+    group.add_command(readiness)

@@ -17,6 +17,8 @@ if _typing.TYPE_CHECKING:
     from paved.specs._defaults import DEFAULT_RETENTION, WORKER_HTTP_PORT, WORKER_UID
     from paved.specs._model import (
         SPEC_VERSION,
+        LoadStep,
+        LoadTestConfig,
         NamespaceConfig,
         NamespacesFile,
         NamespaceSpec,
@@ -26,6 +28,7 @@ if _typing.TYPE_CHECKING:
         ProjectConfig,
         QueueSpec,
         RateLimit,
+        ReadinessConfig,
         ServiceConfig,
         StuckConfig,
         TypeSpec,
@@ -50,6 +53,8 @@ __all__ = [
     "AutoscalerConfig",
     "ClusterConfig",
     "KubernetesEndpoint",
+    "LoadStep",
+    "LoadTestConfig",
     "NamespaceConfig",
     "NamespaceSpec",
     "NamespacesFile",
@@ -60,6 +65,7 @@ __all__ = [
     "ProjectConfig",
     "QueueSpec",
     "RateLimit",
+    "ReadinessConfig",
     "Route",
     "Routes",
     "ServiceConfig",

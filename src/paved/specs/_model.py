@@ -10,7 +10,7 @@ Every model forbids unknown keys, so a typo is an error, not a silent default.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -194,6 +194,56 @@ class ObservabilityConfig(_Strict):
     stuck: StuckConfig = StuckConfig()
 
 
+class LoadStep(_Strict):
+    """One step of ``paved readiness``'s load test."""
+
+    count: int = Field(ge=1, description="workflows started in this step")
+    rate: float = Field(gt=0, description="starts per second (at most)")
+    concurrency: int = Field(ge=1, description="workflows of this step in flight at most")
+
+
+class LoadTestConfig(_Strict):
+    """The load ``paved readiness`` drives through the proxy (``readiness.load``)."""
+
+    workflow: str = Field(min_length=1, description="workflow type to start")
+    input: Any = Field(default=None, description="its one argument, as JSON (a dict for a model)")
+    steps: list[LoadStep] = Field(
+        default_factory=lambda: [
+            LoadStep(count=10, rate=5, concurrency=5),
+            LoadStep(count=20, rate=10, concurrency=10),
+        ],
+        min_length=1,
+    )
+    step_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="a step's bound: what has not finished by then counts"
+    )
+
+
+class ReadinessConfig(_Strict):
+    """What ``paved readiness`` checks a launch against (``readiness:`` in ``paved.yaml``)."""
+
+    peak: dict[str, float] = Field(
+        default_factory=dict,
+        description="expected peak starts per second, per workflow type (the launch's forecast)",
+    )
+    margin: float = Field(
+        default=0.5, ge=0, description="headroom required: capacity >= demand x (1 + margin)"
+    )
+    max_schedule_to_start_seconds: float = Field(
+        default=2.0, gt=0, description="the load test's p99 workflow-task schedule-to-start bound"
+    )
+    production_environments: list[str] = Field(
+        default_factory=lambda: ["prod", "production"],
+        description="environments that must be spread over >= 2 regions or clusters",
+    )
+    rate_limited_activities: list[str] = Field(
+        default_factory=list,
+        description="activities calling a rate-limited dependency, beyond those found calling "
+        "the network",
+    )
+    load: LoadTestConfig | None = None
+
+
 class ProjectConfig(_Strict):
     """``paved.yaml``."""
 
@@ -209,6 +259,7 @@ class ProjectConfig(_Strict):
     max_payload_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
     services: dict[str, ServiceConfig] = Field(default_factory=dict)
     observability: ObservabilityConfig = ObservabilityConfig()
+    readiness: ReadinessConfig = ReadinessConfig()
     clusters: dict[str, _clusters.ClusterConfig] = Field(
         default_factory=dict,
         description="Temporal (and Kubernetes) clusters per region/environment; "

@@ -139,11 +139,31 @@ def test_prometheus_scrapes_what_paved_dev_started(live: Live) -> None:
             f"{r['metric']['job']}:{r['metric'].get('process', '')}": float(r["value"][1])
             for r in live.query("up")
         }
-        return got if len(got) >= 5 and all(v == 1 for v in got.values()) else None
+        return got if len(got) >= 6 and all(v == 1 for v in got.values()) else None
 
     got = _wait(up, 60, "every target up")
     assert set(got) >= {"temporal:temporal", "proxy:proxy", "stuck-detector:stuck-detector",
-                        "worker:worker obs-worker", "worker:worker obs-slow"}  # fmt: skip
+                        "worker:worker obs-worker", "worker:worker obs-slow",
+                        "operator:operator"}  # fmt: skip
+
+
+def test_the_in_process_operator_is_scraped_and_its_metrics_queried(live: Live) -> None:
+    """`paved dev` runs the operator in-process; its /metrics is a target like any process."""
+
+    def operator_series() -> dict[str, float] | None:
+        passes = live.query('sum(paved_operator_passes_total{job="operator"})')
+        objects = live.query('sum by (target, state) (paved_operator_objects{job="operator"})')
+        if not passes or float(passes[0]["value"][1]) < 1 or not objects:
+            return None
+        return {
+            f"{r['metric']['target']}/{r['metric']['state']}": float(r["value"][1]) for r in objects
+        }
+
+    got = _wait(operator_series, 90, "the operator's metrics in Prometheus")
+    # Its targets: the dev server's namespaces and the local worker replica sets, in sync.
+    assert got.get("temporal/in-sync", 0) >= 1 and got.get("workers/in-sync", 0) >= 2, got
+    assert not any(k.endswith(("/error", "/drift")) and v for k, v in got.items()), got
+    assert live.query('paved_operator_lease_held{job="operator"} == 1')
 
 
 def test_every_dashboard_query_executes_and_returns_data(live: Live) -> None:
@@ -225,6 +245,33 @@ def test_alert_rules_evaluate_on_live_data(live: Live) -> None:
     got = _wait(alerts, 60, "pending alerts")
     assert got["PavedStuckWorkflows/BadTask"]["labels"]["owner"] == "team-obs"
     assert got["PavedStuckWorkflows/BadTask"]["state"] in ("pending", "firing")
+
+
+def test_a_firing_alert_reaches_the_owners_receiver_on_the_page(live: Live) -> None:
+    """Prometheus fires, Alertmanager routes by owner (the committed routes), its webhook
+    delivers to the page, and the page shows the alert with that receiver."""
+
+    def delivered() -> list[dict[str, Any]] | None:
+        got = [a for a in json.loads(live.get("/api/alerts")) if a.get("status") == "firing"]
+        names = {a["labels"]["alertname"] for a in got if a.get("receiver") == "team-obs"}
+        return got if names & {"PavedTaskQueueBacklogNoPollers", "PavedStuckWorkflows"} else None
+
+    # `for: 1m` (no pollers) / `for: 2m` (stuck) after the fixture's drive.
+    got = _wait(delivered, 240, "a firing alert delivered to the page")
+    for a in got:
+        # Every alert reached the receiver of its owner (routes from paved.yaml's owners).
+        assert a["receiver"] == a["labels"].get("owner", "paved-unrouted"), a
+    with urllib.request.urlopen(live.urls["alertmanager"] + "/api/v2/alerts", timeout=10) as r:
+        am = json.loads(r.read())
+    routed = {
+        (a["labels"]["alertname"], a["labels"].get("task_queue") or a["labels"].get("workflow_type")):
+        {x["name"] for x in a["receivers"]} for a in am
+    }  # fmt: skip
+    sent = got[0]["labels"]
+    key = (sent["alertname"], sent.get("task_queue") or sent.get("workflow_type"))
+    assert routed[key] == {"team-obs"}, routed
+    page = live.get("/")
+    assert sent["alertname"] in page and "receiver team-obs" in page
 
 
 def test_trace_id_joins_client_proxy_workflow_and_activities(live: Live) -> None:

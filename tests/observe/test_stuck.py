@@ -102,7 +102,7 @@ async def test_healthy_run_has_no_findings(stack: Stack) -> None:
         for s in f.samples
     ]
     # A zero series for every type and reason (alerts and dashboards need series).
-    assert len(stuck) == 5 * len(observe.REASONS)
+    assert len(stuck) == len(det.loaded.workflows.workflows) * len(observe.REASONS) == 7 * 5
     assert all(s.value == 0 for s in stuck)
 
 
@@ -189,4 +189,55 @@ async def test_each_planted_case_is_found_with_owner_failure_and_link(stack: Sta
     assert scan.total_calls == sum(scan.calls.values()) > 0
 
     for wid in (f"bad-{tag}", f"retry-{tag}", f"nopoll-{tag}", f"late-{tag}"):
+        await client.get_workflow_handle(wid).terminate("test done")  # type: ignore[attr-defined]
+
+
+async def test_a_stale_heartbeat_and_an_activity_queue_without_poller_are_found(
+    stack: Stack,
+) -> None:
+    from obsflows.flows import SilentHeartbeat, WrongActivityQueue
+
+    client = await stack.client()
+    tag = uuid.uuid4().hex[:6]
+    # Heartbeats once, then hangs for 15 s (its heartbeat timeout is 5 min: Temporal waits).
+    await client.start_workflow(
+        SilentHeartbeat.run, 15.0, id=f"silent-{tag}", task_queue="obs-worker-workflows"
+    )  # type: ignore[attr-defined]
+    # A healthy workflow queue, but its activity goes to a typo'd queue nobody polls.
+    await client.start_workflow(
+        WrongActivityQueue.run, "eve", id=f"wrongq-{tag}", task_queue="obs-worker-workflows"
+    )  # type: ignore[attr-defined]
+    det = await stack.detector()
+    det.config = det.config.model_copy(update={"heartbeat_stale_seconds": 2.0})
+    want = {(f"silent-{tag}", "heartbeat_stale"), (f"wrongq-{tag}", "no_poller")}
+    scan = await wait_for_findings(det, want)
+    by = {(f.workflow_id, f.reason): f for f in scan.findings}
+    assert want <= set(by), sorted(by)
+    assert {wid for wid, _ in by} == {w for w, _ in want}, sorted(by)
+    stale = by[(f"silent-{tag}", "heartbeat_stale")]
+    assert stale.detail.startswith("activity heartbeat_then_silent silent for ")
+    assert stale.owner == "team-obs" and stale.workflow_type == "SilentHeartbeat"
+    nopoll = by[(f"wrongq-{tag}", "no_poller")]
+    assert nopoll.detail == (
+        "activity obs_greet waits on task queue 'obs-worker-activity', which has no poller"
+    )
+    queues = {q.task_queue: q for q in scan.queues}
+    assert queues["obs-worker-activity"].kind == "activity"
+    assert queues["obs-worker-activity"].backlog >= 1 and queues["obs-worker-activity"].pollers == 0
+    text = observe.metrics_text(det.loaded, scan)
+    samples = {
+        (s.labels["workflow_type"], s.labels["reason"]): s.value
+        for fam in text_string_to_metric_families(text)
+        if fam.name == "paved_stuck_workflows"
+        for s in fam.samples
+    }
+    assert samples[("SilentHeartbeat", "heartbeat_stale")] == 1
+    assert samples[("WrongActivityQueue", "no_poller")] == 1
+    # With the default threshold (120 s) the same heartbeat is not stale yet.
+    det.config = det.config.model_copy(update={"heartbeat_stale_seconds": 120.0})
+    again = await det.scan()
+    assert (f"silent-{tag}", "heartbeat_stale") not in {
+        (f.workflow_id, f.reason) for f in again.findings
+    }
+    for wid in (f"silent-{tag}", f"wrongq-{tag}"):
         await client.get_workflow_handle(wid).terminate("test done")  # type: ignore[attr-defined]

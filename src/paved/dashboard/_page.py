@@ -242,6 +242,8 @@ def page_app(cfg: PageConfig) -> web.Application:
     async def alerts(request: web.Request) -> web.Response:
         body = await request.json()
         for a in body.get("alerts", []):
+            # The receiver Alertmanager routed the group to: the owner's, in the committed routes.
+            a = {**a, "receiver": body.get("receiver", "")}
             cfg.alerts[a.get("fingerprint") or json.dumps(a.get("labels"), sort_keys=True)] = a
         return web.json_response({"ok": True})
 

@@ -218,7 +218,12 @@ class Platform:
             # nor are the replicas of a worker the autoscaler sizes.
             autoscaled=lambda w: w in self._autoscaled or f"worker {w}" in self.crashes.held(),
         )
-        settings = OperatorSettings(temporal_address=None, resync_seconds=30.0)
+        settings = OperatorSettings(
+            temporal_address=None,
+            resync_seconds=30.0,
+            # Prometheus scrapes it (paved.observe's targets) when observability is on.
+            metrics_port=s.observe.operator_metrics_port if s.observe is not None else None,
+        )
         # Namespaces first (the platform's children may need them), workers once the
         # proxy they connect through is healthy: two passes, the same targets.
         self._namespaces_pass = Operator(s.project, settings, targets=[temporal])
@@ -371,6 +376,8 @@ class Platform:
                     out[label] = f"{self.server.ui_url}/namespaces/{physical}/workflows"
         if s.proxy_config is not None:
             out["workers/clients connect to"] = s.address
+        if s.observe is not None:
+            out["operator metrics"] = s.observe.operator_metrics_url
         for name, _, port in s.services:
             if port:
                 out[f"service {name}"] = f"http://127.0.0.1:{port}"

@@ -50,6 +50,8 @@ class LocalStack:
     prometheus_port: int | None
     alertmanager_port: int | None
     notes: list[str] = field(default_factory=list)
+    # The in-process operator's /metrics (``OperatorSettings.metrics_port``).
+    operator_metrics_port: int = field(default_factory=free_port)
 
     @property
     def page_url(self) -> str:
@@ -70,6 +72,10 @@ class LocalStack:
     @property
     def temporal_metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.temporal_metrics_port}/metrics"
+
+    @property
+    def operator_metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.operator_metrics_port}/metrics"
 
     def dynamic_config(self) -> dict[str, str]:
         """The dev server's local-mode settings for the detector."""
@@ -196,7 +202,8 @@ class LocalStack:
             (d / "targets.json").write_text("[]", encoding="utf-8")
         # Where everything is, for tools and tests (`paved status` shows dev.json).
         urls = {"page": self.page_url, "stuck": self.stuck_url, "prometheus": self.prometheus_url,
-                "alertmanager": self.alertmanager_url, "temporal_metrics": self.temporal_metrics_url}  # fmt: skip
+                "alertmanager": self.alertmanager_url, "temporal_metrics": self.temporal_metrics_url,
+                "operator_metrics": self.operator_metrics_url}  # fmt: skip
         (self.state / "observe.json").write_text(json.dumps(urls, indent=2), encoding="utf-8")
 
     def targets(self, running: list[tuple[str, str | None]]) -> list[prom.Target]:
@@ -206,7 +213,11 @@ class LocalStack:
         health URL is its metrics URL; the stuck detector's is known; the dev server
         exports on ``--metrics-port``. Processes without metrics are left out.
         """
-        out = [prom.target_from_url("temporal", self.temporal_metrics_url, process="temporal")]
+        out = [
+            prom.target_from_url("temporal", self.temporal_metrics_url, process="temporal"),
+            # The operator runs inside `paved dev` and serves its own /metrics.
+            prom.target_from_url("operator", self.operator_metrics_url, process="operator"),
+        ]
         for name, health in running:
             url: str | None = None
             if name == "stuck-detector":

@@ -15,8 +15,10 @@ workflows in it go nowhere. One pass over each physical namespace finds:
     workflow, oldest first, at most ``max_describes`` per pass).
 ``no_poller``
     a task queue with a backlog and no poller seen in the last minute
-    (``DescribeTaskQueue`` with stats, once per queue); every running workflow on
-    such a workflow queue, or waiting on such an activity queue, is named.
+    (``DescribeTaskQueue`` with stats, once per queue: the specs' queues, the
+    running workflows' queues, and any activity queue a scheduled activity waits
+    on); every running workflow on such a workflow queue, or waiting on such an
+    activity queue, is named.
 ``running_long``
     running longer than ``long_running_factor`` x the p95 duration of its type's
     recently completed runs (one list call per type that has old runs).
@@ -288,6 +290,9 @@ class Detector:
             if (i.execution.workflow_id, "workflow_task_failing") not in flagged
         ][:budget]
         sem = asyncio.Semaphore(self.concurrency)
+        # Activity queues the specs do not name (a typo, a hand-set task_queue=): described
+        # once, when a pending activity waits on one.
+        extra: dict[str, asyncio.Task[set[str]]] = {}
 
         async def check(info: WorkflowExecutionInfo) -> None:
             async with sem:
@@ -299,6 +304,17 @@ class Detector:
                 )
             for pa in desc.pending_activities:
                 queue = pa.activity_options.task_queue.name
+                if (
+                    queue
+                    and queue not in queues
+                    and pa.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED
+                ):
+                    if queue not in extra:
+                        owner = self._owner(ns, info.type.name)
+                        extra[queue] = asyncio.create_task(
+                            self._describe_queues(scan, ns, physical, {queue: ("activity", owner)})
+                        )
+                    dead_queues.update(await extra[queue])
                 if (
                     queue in dead_queues
                     and (info.execution.workflow_id, "no_poller") not in flagged

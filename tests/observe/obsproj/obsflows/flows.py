@@ -75,3 +75,40 @@ class Sleepy:
     async def run(self, seconds: float) -> str:
         await asyncio.sleep(seconds)
         return "awake"
+
+
+@paved.activity(namespace="obs", worker="obs-worker")
+async def heartbeat_then_silent(seconds: float) -> str:
+    """Heartbeats once, then hangs without heartbeating (a stuck call to a dependency)."""
+    activity.heartbeat("started")
+    await asyncio.sleep(seconds)
+    return "done"
+
+
+@paved.workflow(namespace="obs", worker="obs-worker")
+class SilentHeartbeat:
+    """Its activity's last heartbeat goes stale long before its heartbeat timeout."""
+
+    @workflow.run
+    async def run(self, seconds: float) -> str:
+        return await paved.execute_activity(
+            heartbeat_then_silent,
+            seconds,
+            start_to_close_timeout=timedelta(minutes=10),
+            heartbeat_timeout=timedelta(minutes=5),
+        )
+
+
+@paved.workflow(namespace="obs", worker="obs-worker")
+class WrongActivityQueue:
+    """Sends its activity to a typo'd task queue that no worker polls."""
+
+    @workflow.run
+    async def run(self, name: str) -> str:
+        return await workflow.execute_activity(
+            "obs_greet",
+            name,
+            task_queue="obs-worker-activity",  # the real one is obs-worker-activities
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(maximum_attempts=3),
+        )

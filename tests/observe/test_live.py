@@ -10,6 +10,7 @@ here: its dashboards' queries are run on this Prometheus instead.
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
@@ -17,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -25,6 +27,7 @@ from typing import Any
 
 import promql_parser
 import pytest
+import yaml
 
 from paved import observe
 from paved.dev import free_port
@@ -79,6 +82,36 @@ os._exit(0)  # skip finalisation: Core SDK threads can abort it (temporalio/sdk-
 """
 
 
+CLOUD_KEY = "tcm-live-key"
+
+
+class _CloudFixture(http.server.BaseHTTPRequestHandler):
+    """Temporal Cloud's OpenMetrics endpoint as documented (no Cloud is reachable here):
+    bearer key, gauges stamped with the last complete minute, `<namespace>.<account>`."""
+
+    def do_GET(self) -> None:
+        if self.headers.get("Authorization") != f"Bearer {CLOUD_KEY}":
+            self.send_response(401)
+            self.end_headers()
+            return
+        ts = int(time.time()) // 60 * 60
+        body = (
+            "# TYPE temporal_cloud_v1_workflow_success_count gauge\n"
+            "# HELP temporal_cloud_v1_workflow_success_count Successful workflows per second\n"
+            f'temporal_cloud_v1_workflow_success_count{{temporal_namespace="obs-dev-local.acct42",temporal_workflow_type="Sleepy"}} 4.0 {ts}\n'
+            f'temporal_cloud_v1_workflow_success_count{{temporal_namespace="obs-dev-local.acct42",temporal_workflow_type="Greet"}} 12.0 {ts}\n'
+            "# EOF\n"
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/openmetrics-text")
+        self.send_header("X-Completeness", "complete")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: Any) -> None:
+        return
+
+
 def _wait(pred: Any, timeout: float, what: str) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -94,12 +127,22 @@ def _wait(pred: Any, timeout: float, what: str) -> Any:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     root = tmp_path_factory.mktemp("live") / "obsproj"
     shutil.copytree(HERE / "obsproj", root, ignore=shutil.ignore_patterns("__pycache__", ".paved"))
+    # Temporal Cloud's metrics endpoint (a fixture: no Cloud here), configured as a team would.
+    cloud = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), _CloudFixture)
+    threading.Thread(target=cloud.serve_forever, daemon=True).start()
+    config = yaml.safe_load((root / "paved.yaml").read_text())
+    config["observability"]["cloud_metrics"] = {
+        "endpoint": f"http://127.0.0.1:{cloud.server_port}", "api_key_env": "OBS_CLOUD_METRICS_KEY",
+        "interval_seconds": 2,
+    }  # fmt: skip
+    (root / "paved.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     port, ui_port = free_port(), free_port()
     log = open(root.parent / "dev.out", "wb")  # noqa: SIM115
     dev = subprocess.Popen(
         [sys.executable, "-m", "paved.cli", "dev", "--project", str(root), "--port", str(port),
          "--ui-port", str(ui_port)],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=dict(os.environ, OBS_CLOUD_METRICS_KEY=CLOUD_KEY),
     )  # fmt: skip
     try:
         _wait(
@@ -131,6 +174,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             os.killpg(dev.pid, signal.SIGKILL)
             dev.wait()
         log.close()
+        cloud.shutdown()
 
 
 def test_prometheus_scrapes_what_paved_dev_started(live: Live) -> None:
@@ -144,7 +188,7 @@ def test_prometheus_scrapes_what_paved_dev_started(live: Live) -> None:
     got = _wait(up, 60, "every target up")
     assert set(got) >= {"temporal:temporal", "proxy:proxy", "stuck-detector:stuck-detector",
                         "worker:worker obs-worker", "worker:worker obs-slow",
-                        "operator:operator"}  # fmt: skip
+                        "operator:operator", "cloud-metrics:cloud-metrics"}  # fmt: skip
 
 
 def test_the_in_process_operator_is_scraped_and_its_metrics_queried(live: Live) -> None:
@@ -164,6 +208,22 @@ def test_the_in_process_operator_is_scraped_and_its_metrics_queried(live: Live) 
     assert got.get("temporal/in-sync", 0) >= 1 and got.get("workers/in-sync", 0) >= 2, got
     assert not any(k.endswith(("/error", "/drift")) and v for k, v in got.items()), got
     assert live.query('paved_operator_lease_held{job="operator"} == 1')
+
+
+def test_paved_dev_runs_the_cloud_scraper_when_configured(live: Live) -> None:
+    """observability.cloud_metrics in paved.yaml + its key in the environment: `paved dev`
+    runs `paved observe cloud-scrape`, Prometheus scrapes it, owners come from the specs."""
+
+    def series() -> dict[str, dict[str, str]] | None:
+        got = live.query('temporal_cloud_v1_workflow_success_count{job="cloud-metrics"}')
+        by = {r["metric"]["temporal_workflow_type"]: r["metric"] for r in got}
+        return by if {"Sleepy", "Greet"} <= set(by) else None
+
+    got = _wait(series, 90, "Cloud metrics in Prometheus")
+    assert got["Sleepy"]["owner"] == "team-slow" and got["Greet"]["owner"] == "team-obs"
+    assert got["Sleepy"]["paved_namespace"] == "obs"
+    assert live.query('paved_cloud_scrape_success{job="cloud-metrics"} == 1')
+    assert live.urls["cloud_metrics"]
 
 
 def test_every_dashboard_query_executes_and_returns_data(live: Live) -> None:
@@ -247,33 +307,6 @@ def test_alert_rules_evaluate_on_live_data(live: Live) -> None:
     assert got["PavedStuckWorkflows/BadTask"]["state"] in ("pending", "firing")
 
 
-def test_a_firing_alert_reaches_the_owners_receiver_on_the_page(live: Live) -> None:
-    """Prometheus fires, Alertmanager routes by owner (the committed routes), its webhook
-    delivers to the page, and the page shows the alert with that receiver."""
-
-    def delivered() -> list[dict[str, Any]] | None:
-        got = [a for a in json.loads(live.get("/api/alerts")) if a.get("status") == "firing"]
-        names = {a["labels"]["alertname"] for a in got if a.get("receiver") == "team-obs"}
-        return got if names & {"PavedTaskQueueBacklogNoPollers", "PavedStuckWorkflows"} else None
-
-    # `for: 1m` (no pollers) / `for: 2m` (stuck) after the fixture's drive.
-    got = _wait(delivered, 240, "a firing alert delivered to the page")
-    for a in got:
-        # Every alert reached the receiver of its owner (routes from paved.yaml's owners).
-        assert a["receiver"] == a["labels"].get("owner", "paved-unrouted"), a
-    with urllib.request.urlopen(live.urls["alertmanager"] + "/api/v2/alerts", timeout=10) as r:
-        am = json.loads(r.read())
-    routed = {
-        (a["labels"]["alertname"], a["labels"].get("task_queue") or a["labels"].get("workflow_type")):
-        {x["name"] for x in a["receivers"]} for a in am
-    }  # fmt: skip
-    sent = got[0]["labels"]
-    key = (sent["alertname"], sent.get("task_queue") or sent.get("workflow_type"))
-    assert routed[key] == {"team-obs"}, routed
-    page = live.get("/")
-    assert sent["alertname"] in page and "receiver team-obs" in page
-
-
 def test_trace_id_joins_client_proxy_workflow_and_activities(live: Live) -> None:
     def spans() -> list[dict[str, Any]] | None:
         out = []
@@ -336,3 +369,31 @@ def test_page_in_headless_chromium(live: Live, tmp_path: Path) -> None:
         browser.screenshot(
             f"{live.urls['page']}/traces/{live.trace_id}", docs / "observe-trace.png", height=500
         )
+
+
+# Last: it waits for `for: 1m` to pass, which the tests above spend anyway.
+def test_a_firing_alert_reaches_the_owners_receiver_on_the_page(live: Live) -> None:
+    """Prometheus fires, Alertmanager routes by owner (the committed routes), its webhook
+    delivers to the page, and the page shows the alert with that receiver."""
+
+    def delivered() -> list[dict[str, Any]] | None:
+        got = [a for a in json.loads(live.get("/api/alerts")) if a.get("status") == "firing"]
+        names = {a["labels"]["alertname"] for a in got if a.get("receiver") == "team-obs"}
+        return got if names & {"PavedTaskQueueBacklogNoPollers", "PavedStuckWorkflows"} else None
+
+    # `for: 1m` (no pollers) / `for: 2m` (stuck) after the fixture's drive.
+    got = _wait(delivered, 240, "a firing alert delivered to the page")
+    for a in got:
+        # Every alert reached the receiver of its owner (routes from paved.yaml's owners).
+        assert a["receiver"] == a["labels"].get("owner", "paved-unrouted"), a
+    with urllib.request.urlopen(live.urls["alertmanager"] + "/api/v2/alerts", timeout=10) as r:
+        am = json.loads(r.read())
+    routed = {
+        (a["labels"]["alertname"], a["labels"].get("task_queue") or a["labels"].get("workflow_type")):
+        {x["name"] for x in a["receivers"]} for a in am
+    }  # fmt: skip
+    sent = got[0]["labels"]
+    key = (sent["alertname"], sent.get("task_queue") or sent.get("workflow_type"))
+    assert routed[key] == {"team-obs"}, routed
+    page = live.get("/")
+    assert sent["alertname"] in page and "receiver team-obs" in page

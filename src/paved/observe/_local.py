@@ -6,6 +6,10 @@ and nothing about how it supervises processes:
 - the stuck detector as an exporter (``paved stuck --serve``), the local page
   (``paved dashboard``), and, when their binaries are installed, Prometheus and
   Alertmanager (otherwise :attr:`LocalStack.notes` says how to get them);
+- the Temporal Cloud scraper (``paved observe cloud-scrape``) when ``paved.yaml``
+  configures ``observability.cloud_metrics`` and its key variable is set (else a
+  note says which variable to export);
+- the in-process operator's metrics port (a scrape target like the processes);
 - the environment every child gets: tracing on, spans to ``.paved/traces``, JSON
   logs, and the log/trace link templates (``paved.yaml``'s, else the page's);
 - the dev server's dynamic config (the ``TemporalReportedProblems`` threshold)
@@ -16,6 +20,7 @@ and nothing about how it supervises processes:
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +57,9 @@ class LocalStack:
     notes: list[str] = field(default_factory=list)
     # The in-process operator's /metrics (``OperatorSettings.metrics_port``).
     operator_metrics_port: int = field(default_factory=free_port)
+    # ``paved observe cloud-scrape`` when paved.yaml configures Temporal Cloud metrics
+    # and their key is in the environment; None otherwise (a note says why).
+    cloud_port: int | None = None
 
     @property
     def page_url(self) -> str:
@@ -72,6 +80,10 @@ class LocalStack:
     @property
     def temporal_metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.temporal_metrics_port}/metrics"
+
+    @property
+    def cloud_url(self) -> str | None:
+        return f"http://127.0.0.1:{self.cloud_port}" if self.cloud_port else None
 
     @property
     def operator_metrics_url(self) -> str:
@@ -135,6 +147,16 @@ class LocalStack:
                 f"{self.page_url}/healthz",
             ),
         ]
+        cloud = self.project.config.observability.cloud_metrics
+        if cloud is not None and self.cloud_url:
+            cmd = [*py, "observe", "cloud-scrape", "--project", root, "--endpoint", cloud.endpoint,
+                   "--api-key-env", cloud.api_key_env, "--interval", str(cloud.interval_seconds),
+                   "--port", str(self.cloud_port)]  # fmt: skip
+            for ns in cloud.namespaces:
+                cmd += ["--namespace", ns]
+            out.append(
+                Process("cloud-metrics", cmd, "cloud-metrics.log", f"{self.cloud_url}/healthz")
+            )
         d = self.state / "prometheus"
         binary = prom.prometheus_binary()
         if self.prometheus_port and binary:
@@ -203,7 +225,7 @@ class LocalStack:
         # Where everything is, for tools and tests (`paved status` shows dev.json).
         urls = {"page": self.page_url, "stuck": self.stuck_url, "prometheus": self.prometheus_url,
                 "alertmanager": self.alertmanager_url, "temporal_metrics": self.temporal_metrics_url,
-                "operator_metrics": self.operator_metrics_url}  # fmt: skip
+                "operator_metrics": self.operator_metrics_url, "cloud_metrics": self.cloud_url}  # fmt: skip
         (self.state / "observe.json").write_text(json.dumps(urls, indent=2), encoding="utf-8")
 
     def targets(self, running: list[tuple[str, str | None]]) -> list[prom.Target]:
@@ -222,6 +244,8 @@ class LocalStack:
             url: str | None = None
             if name == "stuck-detector":
                 url = f"{self.stuck_url}/metrics"
+            elif name == "cloud-metrics" and self.cloud_url:
+                url = f"{self.cloud_url}/metrics"
             elif health and (name.startswith(("worker", "operator"))):
                 url = health.rsplit("/", 1)[0] + "/metrics"
             elif health and health.endswith("/metrics"):
@@ -270,4 +294,14 @@ def local_stack(
     )
     if hint:
         stack.notes.append(hint)
+    cloud = project.config.observability.cloud_metrics
+    if cloud is not None:
+        if os.environ.get(cloud.api_key_env, "").strip():
+            stack.cloud_port = free_port()
+        else:
+            stack.notes.append(
+                f"Temporal Cloud metrics are configured (observability.cloud_metrics) but "
+                f"${cloud.api_key_env} is not set: the Cloud scraper is not started; export "
+                f"{cloud.api_key_env}=<key of a Metrics Read-Only service account> and restart"
+            )
     return stack

@@ -17,6 +17,7 @@ if _typing.TYPE_CHECKING:
     from paved.specs._defaults import DEFAULT_RETENTION, WORKER_HTTP_PORT, WORKER_UID
     from paved.specs._model import (
         SPEC_VERSION,
+        CloudMetricsConfig,
         LoadStep,
         LoadTestConfig,
         NamespaceConfig,
@@ -51,6 +52,7 @@ __all__ = [
     "WORKER_HTTP_PORT",
     "WORKER_UID",
     "AutoscalerConfig",
+    "CloudMetricsConfig",
     "ClusterConfig",
     "KubernetesEndpoint",
     "LoadStep",

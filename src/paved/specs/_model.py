@@ -177,6 +177,28 @@ class OwnerRoute(_Strict):
     slack_channel: str | None = None
 
 
+class CloudMetricsConfig(_Strict):
+    """Temporal Cloud's metrics endpoint, scraped by ``paved dev`` (``observability.cloud_metrics``).
+
+    The key is named by its environment variable, never written here; when the
+    variable is not set, ``paved dev`` says so and runs without the scraper.
+    """
+
+    endpoint: str = Field(
+        default="https://metrics.temporal.io", description="the OpenMetrics endpoint"
+    )
+    api_key_env: str = Field(
+        default="TEMPORAL_CLOUD_METRICS_API_KEY",
+        description="environment variable holding a Metrics Read-Only service account's key",
+    )
+    namespaces: list[str] = Field(
+        default_factory=list, description="Cloud namespaces to fetch (wildcards); default all"
+    )
+    interval_seconds: float = Field(
+        default=30.0, ge=1, description="seconds between polls (180 requests an hour allowed)"
+    )
+
+
 class ObservabilityConfig(_Strict):
     """Links, alert routing and detector thresholds (``observability:`` in ``paved.yaml``).
 
@@ -192,6 +214,11 @@ class ObservabilityConfig(_Strict):
     )
     owners: dict[str, OwnerRoute] = Field(default_factory=dict)
     stuck: StuckConfig = StuckConfig()
+    cloud_metrics: CloudMetricsConfig | None = Field(
+        default=None,
+        description="Temporal Cloud metrics: `paved dev` runs `paved observe cloud-scrape` "
+        "with these settings and Prometheus scrapes it",
+    )
 
 
 class LoadStep(_Strict):

@@ -34,6 +34,7 @@ def report(
     t = TypeStats(
         workflows=workflows,
         actions=int(apw * workflows),
+        client_actions=workflows,
         workflow_tasks=4 * workflows,
         workflow_task_seconds=0.02 * 4 * workflows,
         activities={
@@ -68,6 +69,7 @@ def test_load_passes_a_clean_run_and_reports_its_figures() -> None:
         ({"completed": 7, "unfinished": 3}, "3 of 20 workflows did not finish"),
         ({"completed": 18, "failed": 2, "failures": ["img-1: boom"]}, "2 workflows failed: img-1: boom"),
         ({"resource_exhausted": 12}, "12 RESOURCE_EXHAUSTED answers"),
+        ({"resource_exhausted": 3, "proxy_refused": 40}, "40 RESOURCE_EXHAUSTED answers"),
         ({"p99_workflow_task_schedule_to_start": 3.5}, "p99 workflow-task schedule-to-start 3500 ms > 2000 ms"),
     ],
 )  # fmt: skip
@@ -96,35 +98,46 @@ def test_headroom_passes_within_the_limit_with_margin() -> None:
         {"GenerateImage": 20},
         0.5,
     )
-    # 20/s x 4 actions = 80 actions/s, x 1.5 = 120 <= the example's 200.
+    # Through the proxy: 20 starts/s x 1 client action x 1.5 = 30 <= the example's 200.
+    # In all (as Cloud counts): 20 x 4 x 1.5 = 120, shown against Cloud's 500 as a reference.
     assert item.status == "ok", item.details
-    assert item.summary == "imagegen: 120 of 200 actions/s (60%)"
+    assert item.summary == (
+        "imagegen: 30 of 200 client actions/s (15%), 120 of Cloud reference 500 APS"
+    )
     ns = item.data["namespaces"]["imagegen"]
     assert ns["cloud_default_aps"] == checks.CLOUD_DEFAULT_APS == 500
+    assert ns["on_temporal_cloud"] is False
 
 
 def test_headroom_fails_when_the_limit_is_too_low() -> None:
     loaded = example().specs()
     item = checks.judge_headroom(
-        loaded.namespaces.namespaces,
-        loaded.workflows.workflows,
-        report(),
-        {"GenerateImage": 40},
-        0.5,
+        loaded.namespaces.namespaces, loaded.workflows.workflows, report(), {"GenerateImage": 40}, 0.5,
+        {"imagegen": 50},
+    )  # fmt: skip
+    # 40 starts/s at peak, 60 with margin > 50.
+    assert item.status == "failed"
+    assert item.summary == (
+        "namespace imagegen: needs 60.0 actions/s through the proxy (40.0 at the expected peak "
+        "+ 50% margin) but its limit is 50 actions/s: raise "
+        "namespaces.imagegen.rate_limit.actions_per_second in paved.yaml to >= 60 and run "
+        "`paved gen`, or lower the peak"
     )
-    # 40 x 4 = 160 at peak, 240 with margin > 200.
+    assert item.data["namespaces"]["imagegen"]["limit_source"] == "--limit"
+
+
+def test_headroom_on_temporal_cloud_judges_every_action_against_its_default() -> None:
+    loaded = example().specs()
+    args = (loaded.namespaces.namespaces, loaded.workflows.workflows, report())
+    # 100/s: 150 client actions/s within 200, but 600 actions/s in all > Cloud's 500.
+    item = checks.judge_headroom(*args, {"GenerateImage": 100}, 0.5, cloud=frozenset({"imagegen"}))
     assert item.status == "failed"
     assert item.summary.startswith(
-        "namespace imagegen: needs 240.0 actions/s (160.0 at the expected peak + 50% margin) but "
-        "its limit is 200 actions/s: raise namespaces.imagegen.rate_limit.actions_per_second in "
-        "paved.yaml to >= 240"
+        "namespace imagegen (Temporal Cloud): needs 600.0 actions/s (400.0 at the expected peak "
+        "+ 50% margin), above Cloud's default 500 APS: request Provisioned Capacity (TRUs)"
     )
-    low = checks.judge_headroom(
-        loaded.namespaces.namespaces, loaded.workflows.workflows, report(), {"GenerateImage": 1}, 0.5,
-        {"imagegen": 5},
-    )  # fmt: skip
-    assert low.status == "failed" and "its limit is 5 actions/s" in low.summary
-    assert low.data["namespaces"]["imagegen"]["limit_source"] == "--limit"
+    # The same load on a self-hosted cluster: Cloud's figure is a reference only.
+    assert checks.judge_headroom(*args, {"GenerateImage": 100}, 0.5).status == "ok"
 
 
 def test_headroom_without_a_peak_uses_the_load_test_and_says_so() -> None:
@@ -375,14 +388,17 @@ def test_cli_judges_a_saved_load_test_and_fails_on_a_low_limit(tmp_path: Path) -
              "--load-report", str(saved)]  # fmt: skip
     ok = subprocess.run(paved, capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "  pass  headroom  imagegen: 60 of 200 actions/s (30%)" in ok.stdout
+    assert (
+        "  pass  headroom  imagegen: 15 of 200 client actions/s (8%), 60 of Cloud reference 500 APS"
+        in ok.stdout
+    )
     low = subprocess.run(
-        [*paved, "--limit", "imagegen=20"], capture_output=True, text=True, timeout=120
+        [*paved, "--limit", "imagegen=10"], capture_output=True, text=True, timeout=120
     )
     assert low.returncode == 1, low.stdout + low.stderr
     assert (
-        "  FAIL  headroom  namespace imagegen: needs 60.0 actions/s (40.0 at the expected peak + "
-        "50% margin) but its limit is 20 actions/s" in low.stdout
+        "  FAIL  headroom  namespace imagegen: needs 15.0 actions/s through the proxy (10.0 at the "
+        "expected peak + 50% margin) but its limit is 10 actions/s" in low.stdout
     )
     bad = subprocess.run(
         [*paved, "--peak", "GenerateImage"], capture_output=True, text=True, timeout=120

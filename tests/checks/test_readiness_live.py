@@ -2,19 +2,22 @@
 
 The example is copied with its services on free ports (other runs of the example
 may hold 8700/8701 on this machine). The passing run load-tests GenerateImage
-through the proxy; the failing one judges the same measured load test against a
-copy whose namespace limit in ``paved.yaml`` (and its specs) is set too low.
+through the proxy; then the namespace's limit is lowered in the copy's
+``paved.yaml`` (``paved gen``; the running proxy reloads its routes) and the same
+command fails, its load test refused with RESOURCE_EXHAUSTED.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,31 +95,46 @@ def test_readiness_passes_on_the_example(platform: Path) -> None:
     )
 
 
-def test_readiness_fails_when_the_namespace_limit_is_too_low(
-    platform: Path, tmp_path: Path
-) -> None:
-    saved = platform.parent / "review.json"
-    if not saved.exists():
-        pytest.skip("needs the load test of test_readiness_passes_on_the_example")
-    low = _copy(tmp_path / "imagegen", 1, 2)
-    for name in ("paved.yaml", "specs/namespaces.yaml"):
-        text = (low / name).read_text()
-        if name == "paved.yaml":
-            text = text.replace(
-                "    tier: 1\n", "    tier: 1\n    rate_limit: {actions_per_second: 20}\n", 1
-            )
-        else:
-            text = text.replace("actions_per_second: 200.0", "actions_per_second: 20.0")
-        (low / name).write_text(text)
+def _reloads(metrics_url: str) -> float:
+    with urllib.request.urlopen(metrics_url, timeout=10) as r:
+        text = r.read().decode()
+    m = re.search(r'^paved_proxy_routes_reloads_total\{result="ok"\} ([0-9.e+]+)$', text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def test_readiness_fails_when_the_namespace_limit_is_too_low(platform: Path) -> None:
+    """The namespace's limit lowered to 2 actions/s in paved.yaml (`paved gen`, the running
+    proxy reloads its routes): the load test meets RESOURCE_EXHAUSTED, headroom fails."""
+    urls = json.loads((platform / ".paved" / "dev.json").read_text())["urls"]
+    before = _reloads(urls["proxy metrics"])
+    text = (platform / "paved.yaml").read_text()
+    (platform / "paved.yaml").write_text(
+        text.replace("    tier: 1\n", "    tier: 1\n    rate_limit: {actions_per_second: 2}\n", 1)
+    )
+    gen = subprocess.run([sys.executable, "-m", "paved.cli", "gen", "--project", str(platform)],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert gen.returncode == 0, gen.stdout + gen.stderr
+    deadline = time.monotonic() + 60
+    while _reloads(urls["proxy metrics"]) <= before:
+        assert time.monotonic() < deadline, "the proxy did not reload its routes"
+        time.sleep(0.5)
     r = subprocess.run(
-        [*READINESS, "--project", str(low), "--load-report", str(saved)],
-        capture_output=True, text=True, timeout=120,
+        [*READINESS, "--project", str(platform), "--step", "10:10:10"],
+        capture_output=True, text=True, timeout=300, env={k: v for k, v in os.environ.items() if k != "PAVED_API_KEY"},
     )  # fmt: skip
     assert r.returncode == 1, r.stdout + r.stderr
-    line = next(x for x in r.stdout.splitlines() if x.strip().startswith("FAIL  headroom"))
-    assert (
-        "namespace imagegen: needs " in line
-        and "but its limit is 20 actions/s: raise namespaces.imagegen.rate_limit.actions_per_second in paved.yaml"
-        in line
-    )
-    assert r.stdout.strip().splitlines()[-1].startswith("NOT READY")
+    lines = [x.strip() for x in r.stdout.splitlines()]
+    load = next((x for x in lines if x.startswith("FAIL  load")), r.stdout)
+    assert "RESOURCE_EXHAUSTED" in load
+    assert any(
+        x.startswith("step 1 (10 at 10/s, concurrency 10): ")
+        and "RESOURCE_EXHAUSTED answers: the namespace's rate limit refused calls at this rate" in x
+        for x in lines
+    ), r.stdout
+    headroom = next(x for x in lines if x.startswith("FAIL  headroom"))
+    assert headroom.startswith(
+        "FAIL  headroom  namespace imagegen: needs 15.0 actions/s through the proxy (10.0 at the "
+        "expected peak + 50% margin) but its limit is 2 actions/s: raise "
+        "namespaces.imagegen.rate_limit.actions_per_second in paved.yaml to >= 15"
+    ), headroom
+    assert lines[-1].startswith("NOT READY")

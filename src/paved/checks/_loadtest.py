@@ -13,7 +13,11 @@ every second (``DescribeTaskQueue`` with stats) for the backlog. After it, the
 histories of the step's workflows are read for what Temporal recorded:
 
 * actions per workflow, counted as Temporal Cloud bills them as far as a
-  history shows them (:func:`history_actions`);
+  history shows them (:func:`history_actions`), and the part of them that
+  clients send through the proxy (starts, signals, updates, cancels,
+  terminations: what the proxy's ``actions_per_second`` bucket counts; the
+  activities and timers a workflow schedules reach Temporal inside its workers'
+  workflow-task completions, which the proxy never refuses);
 * schedule-to-start of workflow tasks and of first activity attempts (a retried
   attempt's wait includes its backoff, so it is left out);
 * per activity type: attempts per workflow and time per attempt; per workflow
@@ -26,6 +30,7 @@ import asyncio
 import contextlib
 import math
 import time
+import urllib.request
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -58,6 +63,14 @@ _ACTION_EVENTS = {
     _E.EVENT_TYPE_NEXUS_OPERATION_SCHEDULED,
 }
 
+# Client calls the proxy counts as actions (besides a client's start, above).
+_CLIENT_EVENTS = {
+    _E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+    _E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
+    _E.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED,
+    _E.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+}
+
 
 def _ts(event: HistoryEvent) -> float:
     return event.event_time.seconds + event.event_time.nanos / 1e9
@@ -84,6 +97,7 @@ class TypeStats:
 
     workflows: int = 0
     actions: int = 0
+    client_actions: int = 0
     workflow_tasks: int = 0
     workflow_task_seconds: float = 0.0
     activities: dict[str, ActivityStats] = field(default_factory=dict)
@@ -91,6 +105,10 @@ class TypeStats:
     @property
     def actions_per_workflow(self) -> float:
         return self.actions / self.workflows if self.workflows else 0.0
+
+    @property
+    def client_actions_per_workflow(self) -> float:
+        return self.client_actions / self.workflows if self.workflows else 0.0
 
     @property
     def workflow_tasks_per_workflow(self) -> float:
@@ -111,6 +129,7 @@ class HistoryFigures:
 
     workflow_type: str
     actions: int
+    client_actions: int
     workflow_tasks: int
     workflow_task_seconds: float
     workflow_task_waits: list[float]
@@ -126,7 +145,7 @@ def history_actions(events: list[HistoryEvent]) -> int:
 
 def read_history(events: list[HistoryEvent]) -> HistoryFigures:
     wf_type = ""
-    actions = wft = 0
+    actions = wft = client = 0
     wft_seconds = 0.0
     wft_waits: list[float] = []
     act_waits: list[float] = []
@@ -136,8 +155,14 @@ def read_history(events: list[HistoryEvent]) -> HistoryFigures:
         t = e.event_type
         if t in _ACTION_EVENTS:
             actions += 1
+        if t in _CLIENT_EVENTS:
+            client += 1
         if t == _E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-            wf_type = e.workflow_execution_started_event_attributes.workflow_type.name
+            a0 = e.workflow_execution_started_event_attributes
+            wf_type = a0.workflow_type.name
+            # Started by a client, not by a parent workflow or a continue-as-new.
+            if not a0.parent_workflow_execution.workflow_id and not a0.continued_execution_run_id:
+                client += 1
         elif t == _E.EVENT_TYPE_MARKER_RECORDED:
             if e.marker_recorded_event_attributes.marker_name == "core_local_activity":
                 actions += 1
@@ -186,7 +211,7 @@ def read_history(events: list[HistoryEvent]) -> HistoryFigures:
         if st.attempts < st.scheduled:
             actions += st.scheduled - st.attempts
             st.attempts = st.scheduled
-    return HistoryFigures(wf_type, actions, wft, wft_seconds, wft_waits, act_waits, acts)
+    return HistoryFigures(wf_type, actions, client, wft, wft_seconds, wft_waits, act_waits, acts)
 
 
 def p99(values: list[float]) -> float | None:
@@ -207,7 +232,8 @@ class StepResult:
     completed: int = 0
     failed: int = 0
     unfinished: int = 0
-    resource_exhausted: int = 0
+    resource_exhausted: int = 0  # answers this client saw
+    proxy_refused: int | None = None  # the proxy's count for the namespace, when known
     actions: int = 0
     histories: int = 0
     backlog_max: int = 0
@@ -218,6 +244,11 @@ class StepResult:
     failures: list[str] = field(default_factory=list)
     backlog_error: str = ""
     start_window_seconds: float = 0.0  # first start -> last start
+
+    @property
+    def refused(self) -> int:
+        """RESOURCE_EXHAUSTED answers: the proxy's count when known, else the client's."""
+        return max(self.resource_exhausted, self.proxy_refused or 0)
 
     @property
     def starts_per_second(self) -> float:
@@ -251,8 +282,12 @@ class LoadReport:
         for s, d in zip(self.steps, out["steps"], strict=True):
             d["starts_per_second"] = round(s.starts_per_second, 3)
             d["actions_per_second"] = round(s.actions_per_second, 3)
+            d["refused"] = s.refused
         for name, t in self.types.items():
             out["types"][name]["actions_per_workflow"] = round(t.actions_per_workflow, 3)
+            out["types"][name]["client_actions_per_workflow"] = round(
+                t.client_actions_per_workflow, 3
+            )
         return out
 
     @classmethod
@@ -265,6 +300,7 @@ class LoadReport:
             types[name] = TypeStats(
                 workflows=t["workflows"],
                 actions=t["actions"],
+                client_actions=t.get("client_actions", 0),
                 workflow_tasks=t["workflow_tasks"],
                 workflow_task_seconds=t["workflow_task_seconds"],
                 activities=acts,
@@ -279,6 +315,7 @@ class LoadReport:
 def _merge(into: TypeStats, h: HistoryFigures) -> None:
     into.workflows += 1
     into.actions += h.actions
+    into.client_actions += h.client_actions
     into.workflow_tasks += h.workflow_tasks
     into.workflow_task_seconds += h.workflow_task_seconds
     for name, a in h.activities.items():
@@ -303,6 +340,7 @@ class LoadTest:
         address: str,
         api_key: str | None,
         tls: bool = False,
+        proxy_metrics_url: str | None = None,
         progress: Any = None,
     ) -> None:
         loaded = project.specs()
@@ -320,6 +358,13 @@ class LoadTest:
             )
         self.project, self.config, self.spec = project, config, wf
         self.address, self.api_key, self.tls = address, api_key, tls
+        self.proxy_metrics_url = proxy_metrics_url
+        self.physical = {
+            p.name
+            for ns in loaded.namespaces.namespaces
+            if ns.name == wf.namespace
+            for p in ns.physical
+        }
         self.queues = sorted(
             {
                 (q.name, q.kind)
@@ -337,8 +382,11 @@ class LoadTest:
             namespace=self.spec.namespace,
             api_key=self.api_key,
             tls=self.tls,
-            # Off: every RESOURCE_EXHAUSTED reaches this code and is counted.
-            retry_config=RetryConfig(max_retries=0),
+            # Next to off (Core treats max_retries=0 as its default): a RESOURCE_EXHAUSTED
+            # reaches this code within 50 ms and is counted, then retried here.
+            retry_config=RetryConfig(
+                max_retries=1, initial_interval_millis=10, max_elapsed_time_millis=50
+            ),
         )
         report = LoadReport(self.config.workflow, self.spec.namespace, self.address)
         for i, step in enumerate(self.config.steps):
@@ -348,7 +396,7 @@ class LoadTest:
                 f"  step {i + 1}: {result.started}/{step.count} started at "
                 f"{result.starts_per_second:.1f}/s, {result.completed} completed, "
                 f"{result.failed} failed, {result.unfinished} unfinished, "
-                f"{result.resource_exhausted} RESOURCE_EXHAUSTED, {result.seconds:.1f}s"
+                f"{result.refused} RESOURCE_EXHAUSTED, {result.seconds:.1f}s"
             )
         return report
 
@@ -387,6 +435,7 @@ class LoadTest:
         stop_sampling = asyncio.Event()
         start_times: list[float] = []
         sampler = asyncio.create_task(self._sample_backlog(client, result, stop_sampling))
+        refused_before = await asyncio.to_thread(self._proxy_refusals)
 
         async def one(i: int) -> None:
             handle = await self._start(
@@ -434,6 +483,9 @@ class LoadTest:
         stop_sampling.set()
         with contextlib.suppress(Exception):
             await sampler
+        refused_after = await asyncio.to_thread(self._proxy_refusals)
+        if refused_before is not None and refused_after is not None:
+            result.proxy_refused = int(refused_after - refused_before)
         # Nothing of the load test outlives its step.
         for h in handles:
             if h.id not in done:
@@ -441,6 +493,26 @@ class LoadTest:
                     await h.terminate(reason="paved readiness: step bound reached")
         await self._read_histories(client, [h for h in handles if h.id in done], result, report)
         return result
+
+    def _proxy_refusals(self) -> float | None:
+        """``paved_proxy_rate_limited_total`` of the namespace at the proxy, None if unknown."""
+        if not self.proxy_metrics_url:
+            return None
+        from prometheus_client.parser import text_string_to_metric_families
+
+        try:
+            with urllib.request.urlopen(self.proxy_metrics_url, timeout=5) as r:
+                text = r.read().decode()
+        except OSError:
+            return None
+        return sum(
+            sample.value
+            for fam in text_string_to_metric_families(text)
+            if fam.name == "paved_proxy_rate_limited"
+            for sample in fam.samples
+            if sample.name == "paved_proxy_rate_limited_total"
+            and sample.labels.get("namespace") in self.physical
+        )
 
     async def _sample_backlog(
         self, client: Client, result: StepResult, stop: asyncio.Event

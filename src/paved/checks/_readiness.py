@@ -7,10 +7,11 @@ Items, in order (each is judged even when an earlier one failed):
              step's bound, none failed, no ``RESOURCE_EXHAUSTED``, p99
              workflow-task schedule-to-start within the bound;
 2. headroom  per namespace: actions per workflow (measured) x expected peak
-             starts per second, times (1 + margin), within the namespace's
-             ``rate_limit.actions_per_second`` (what the proxy enforces);
-             Temporal Cloud's defaults (500 actions/s, 2,000 requests/s per
-             namespace) are shown as the reference for a Cloud namespace;
+             starts per second, times (1 + margin): the client actions (what
+             the proxy counts) within the namespace's
+             ``rate_limit.actions_per_second``; all actions (what Temporal Cloud
+             counts) within Cloud's default 500 APS for a namespace on a
+             ``cloud: true`` cluster, shown as the reference otherwise;
 3. capacity  per worker: the slots the peak needs by Little's law (task rate
              x time per task, from the load test's histories), times
              (1 + margin), within max replicas x slots;
@@ -117,7 +118,7 @@ class Readiness:
                 out.append(
                     f"| {n} | {s.count} | {s.rate:g} | {s.concurrency} | "
                     f"{s.starts_per_second:.1f} | {s.actions_per_second:.1f} | {s.completed} | "
-                    f"{s.failed} | {s.unfinished} | {s.resource_exhausted} | {s.backlog_max} | "
+                    f"{s.failed} | {s.unfinished} | {s.refused} | {s.backlog_max} | "
                     f"{_ms(s.p99_workflow_task_schedule_to_start)} | "
                     f"{_ms(s.p99_activity_schedule_to_start)} | {s.seconds:.1f} |"
                 )
@@ -158,9 +159,9 @@ def judge_load(report: LoadReport | None, max_s2s: float, *, why_none: str = "")
             problems.append(
                 f"{where}: {s.failed} workflows failed: {'; '.join(s.failures[:3]) or 'see the UI'}"
             )
-        if s.resource_exhausted:
+        if s.refused:
             problems.append(
-                f"{where}: {s.resource_exhausted} RESOURCE_EXHAUSTED answers: the namespace's "
+                f"{where}: {s.refused} RESOURCE_EXHAUSTED answers: the namespace's "
                 "rate limit refused calls at this rate (see headroom)"
             )
         p = s.p99_workflow_task_schedule_to_start
@@ -189,7 +190,7 @@ def judge_load(report: LoadReport | None, max_s2s: float, *, why_none: str = "")
             f"; last step p99 schedule-to-start {_ms(last.p99_workflow_task_schedule_to_start)} "
             f"(workflow task), {_ms(last.p99_activity_schedule_to_start)} (activity), "
             f"max backlog {last.backlog_max}, "
-            f"{sum(s.resource_exhausted for s in report.steps)} RESOURCE_EXHAUSTED"
+            f"{sum(s.refused for s in report.steps)} RESOURCE_EXHAUSTED"
             if last
             else ""
         )
@@ -220,8 +221,16 @@ def judge_headroom(
     peaks: dict[str, float],
     margin: float,
     limits: dict[str, float] | None = None,
+    cloud: frozenset[str] = frozenset(),
 ) -> Item:
-    """Actions per second each namespace needs at peak (with margin) vs its rate limit."""
+    """Actions per second each namespace needs at peak (with margin) vs its rate limits.
+
+    Two budgets. The proxy's ``rate_limit.actions_per_second`` counts what clients send
+    through it (starts, signals, updates, cancels, terminations): judged always. Temporal
+    Cloud's APS counts every action (activities, timers, ... too): judged against its
+    default (500) for namespaces served by a ``cloud: true`` cluster, shown as the
+    reference for the others.
+    """
     item = Item("headroom")
     limits = limits or {}
     if report is None or not report.types:
@@ -233,7 +242,8 @@ def judge_headroom(
         item.summary = "no expected peak: set readiness.peak in paved.yaml or pass --peak TYPE=N"
         return item
     ns_of = {w.name: w.namespace for w in workflows}
-    demand: dict[str, float] = {}
+    proxy_demand: dict[str, float] = {}
+    all_demand: dict[str, float] = {}
     lines: list[str] = []
     problems: list[str] = []
     for wf_type, peak in sorted(peaks.items()):
@@ -251,43 +261,62 @@ def judge_headroom(
                 f"{report.workflow}): load-test it too, or drop its peak"
             )
             continue
-        need = peak * stats.actions_per_workflow
-        demand[ns_name] = demand.get(ns_name, 0.0) + need
+        proxy_demand[ns_name] = proxy_demand.get(ns_name, 0.0) + peak * max(
+            1.0, stats.client_actions_per_workflow
+        )
+        all_demand[ns_name] = all_demand.get(ns_name, 0.0) + peak * stats.actions_per_workflow
         lines.append(
-            f"{wf_type}: {peak:g} starts/s x {stats.actions_per_workflow:.2f} actions = "
-            f"{need:.1f} actions/s in {ns_name}"
+            f"{wf_type}: {peak:g} starts/s x {stats.client_actions_per_workflow:.2f} client "
+            f"actions (through the proxy) and {stats.actions_per_workflow:.2f} actions in all "
+            f"(as Temporal Cloud counts them) per workflow, in {ns_name}"
         )
     data: dict[str, Any] = {"margin": margin, "namespaces": {}}
     for ns in namespaces:
-        if ns.name not in demand:
+        if ns.name not in proxy_demand:
             continue
         limit = limits.get(ns.name, ns.rate_limit.actions_per_second)
         source = (
             "--limit" if ns.name in limits else "rate_limit in paved.yaml, enforced by the proxy"
         )
-        need = demand[ns.name] * (1 + margin)
+        need = proxy_demand[ns.name] * (1 + margin)
+        need_all = all_demand[ns.name] * (1 + margin)
+        on_cloud = ns.name in cloud
         data["namespaces"][ns.name] = {
-            "actions_per_second_at_peak": round(demand[ns.name], 2),
+            "client_actions_per_second_at_peak": round(proxy_demand[ns.name], 2),
             "with_margin": round(need, 2),
             "limit": limit,
             "limit_source": source,
+            "actions_per_second_at_peak": round(all_demand[ns.name], 2),
+            "all_actions_with_margin": round(need_all, 2),
             "cloud_default_aps": CLOUD_DEFAULT_APS,
+            "on_temporal_cloud": on_cloud,
         }
-        verdict = (
-            f"{ns.name}: {demand[ns.name]:.1f} actions/s at peak, {need:.1f} with "
-            f"{margin:.0%} margin, limit {limit:g} ({source}; Temporal Cloud default "
-            f"{CLOUD_DEFAULT_APS:g} APS)"
-        )
         if need > limit:
             problems.append(
-                f"namespace {ns.name}: needs {need:.1f} actions/s ({demand[ns.name]:.1f} at the "
-                f"expected peak + {margin:.0%} margin) but its limit is {limit:g} actions/s: raise "
+                f"namespace {ns.name}: needs {need:.1f} actions/s through the proxy "
+                f"({proxy_demand[ns.name]:.1f} at the expected peak + {margin:.0%} margin) but "
+                f"its limit is {limit:g} actions/s: raise "
                 f"namespaces.{ns.name}.rate_limit.actions_per_second in paved.yaml to >= "
-                f"{need:.0f} and run `paved gen` (on Temporal Cloud also the namespace's capacity: "
-                f"the default is {CLOUD_DEFAULT_APS:g} APS), or lower the peak"
+                f"{need:.0f} and run `paved gen`, or lower the peak"
             )
         else:
-            lines.append(verdict)
+            lines.append(
+                f"{ns.name}: {need:.1f} client actions/s at peak with {margin:.0%} margin, "
+                f"limit {limit:g} ({source})"
+            )
+        cloud_line = (
+            f"{ns.name}: {need_all:.1f} actions/s in all at peak with margin vs Temporal "
+            f"Cloud's default {CLOUD_DEFAULT_APS:g} APS per namespace"
+        )
+        if on_cloud and need_all > CLOUD_DEFAULT_APS:
+            problems.append(
+                f"namespace {ns.name} (Temporal Cloud): needs {need_all:.1f} actions/s "
+                f"({all_demand[ns.name]:.1f} at the expected peak + {margin:.0%} margin), above "
+                f"Cloud's default {CLOUD_DEFAULT_APS:g} APS: request Provisioned Capacity (TRUs) "
+                "or ask Temporal support before the launch"
+            )
+        else:
+            lines.append(cloud_line + ("" if on_cloud else " (reference: not a Cloud namespace)"))
     item.data = data
     item.details = problems + lines + ([note] if note else [])
     if problems:
@@ -295,10 +324,23 @@ def judge_headroom(
         item.summary = problems[0]
     else:
         item.summary = "; ".join(
-            f"{n}: {d['with_margin']:g} of {d['limit']:g} actions/s ({d['with_margin'] / d['limit']:.0%})"
+            f"{n}: {d['with_margin']:g} of {d['limit']:g} client actions/s "
+            f"({d['with_margin'] / d['limit']:.0%}), {d['all_actions_with_margin']:g} of "
+            f"{'Cloud' if d['on_temporal_cloud'] else 'Cloud reference'} {CLOUD_DEFAULT_APS:g} APS"
             for n, d in data["namespaces"].items()
         ) + (" (peak from the load test)" if note else "")
     return item
+
+
+def cloud_namespaces(config: specs.ProjectConfig, loaded: specs.Specs) -> frozenset[str]:
+    """Logical namespaces with a physical namespace on a ``cloud: true`` cluster."""
+    out = set()
+    for ns in loaded.namespaces.namespaces:
+        for p in ns.physical:
+            found = specs.cluster_for(config.clusters, p.region, p.environment)
+            if found is not None and found[1].temporal.cloud:
+                out.add(ns.name)
+    return frozenset(out)
 
 
 def max_replicas(config: specs.ProjectConfig, worker: specs.WorkerSpec) -> tuple[int, str]:
@@ -527,6 +569,7 @@ def run_readiness(
     load_report: LoadReport | None = None,
     address: str | None = None,
     api_key: str | None = None,
+    proxy_metrics_url: str | None = None,
     skip_load: str = "",
     progress: Callable[[str], None] | None = None,
 ) -> Readiness:
@@ -558,7 +601,12 @@ def run_readiness(
             try:
                 report = asyncio.run(
                     LoadTest(
-                        project, load, address=address, api_key=api_key, progress=progress
+                        project,
+                        load,
+                        address=address,
+                        api_key=api_key,
+                        proxy_metrics_url=proxy_metrics_url,
+                        progress=progress,
                     ).run()
                 )
             except PavedError as e:
@@ -580,6 +628,7 @@ def run_readiness(
                 all_peaks,
                 margin,
                 limits,
+                cloud_namespaces(project.config, loaded),
             ),
             "headroom",
         )

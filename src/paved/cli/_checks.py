@@ -416,8 +416,10 @@ def readiness(
       load      a stepped load test of real workflows through the proxy:
                 achieved starts and actions/s, backlog, p99 schedule-to-start,
                 RESOURCE_EXHAUSTED answers, actions per workflow type
-      headroom  actions/workflow x expected peak x (1 + margin) vs each
-                namespace's rate limit (Temporal Cloud default: 500 APS)
+      headroom  client actions/workflow (starts, signals, updates) x expected
+                peak x (1 + margin) vs each namespace's rate limit at the proxy;
+                all actions (activities, timers too) vs Temporal Cloud's 500 APS
+                (judged for cloud: true clusters, a reference otherwise)
       capacity  slots each worker needs at peak (Little's law) x (1 + margin)
                 vs max replicas x slots
       spread    every production namespace and worker in >= 2 regions/clusters
@@ -439,6 +441,7 @@ def readiness(
       paved readiness --limit imagegen=50 --load-report review.json
     Exit 1 when an item fails (skipped items are shown and do not fail).
     """
+    import contextlib
     import json
 
     from paved import checks
@@ -469,11 +472,15 @@ def readiness(
         data = json.loads(Path(load_report).read_text(encoding="utf-8"))
         data = data.get("load_test") or data
         report = checks.LoadReport.from_dict(data)
-    api_key = None
+    api_key = proxy_metrics = None
     if address is None and report is None and not no_load:
         local = RuntimeEnv.local_dev(project.root)
         if local is not None:
             address, api_key = local[0].address, local[0].api_key
+            # The proxy's own count of refusals (paved dev lists its metrics URL).
+            with contextlib.suppress(OSError, ValueError):
+                state = json.loads((project.state_dir / "dev.json").read_text(encoding="utf-8"))
+                proxy_metrics = state.get("urls", {}).get("proxy metrics")
     elif address is not None:
         api_key = RuntimeEnv.from_env().api_key
     if address and report is None and not no_load:
@@ -487,6 +494,7 @@ def readiness(
         load_report=report,
         address=address,
         api_key=api_key,
+        proxy_metrics_url=proxy_metrics,
         skip_load="--no-load given" if no_load else "",
         progress=lambda line: click.echo(line, err=True),
     )

@@ -376,6 +376,8 @@ class Platform:
                     out[label] = f"{self.server.ui_url}/namespaces/{physical}/workflows"
         if s.proxy_config is not None:
             out["workers/clients connect to"] = s.address
+            if s.proxy_config.metrics_port:
+                out["proxy metrics"] = f"http://127.0.0.1:{s.proxy_config.metrics_port}/metrics"
         if s.observe is not None:
             out["operator metrics"] = s.observe.operator_metrics_url
         for name, _, port in s.services:

@@ -188,32 +188,47 @@ def test_capacity_fails_when_slots_run_out() -> None:
         {"GenerateImage": 10}, 0.5,
     )  # fmt: skip
     assert item.status == "failed"
-    assert item.summary.startswith(
+    # The GPU worker declares capacity: 8 (the inference service's): the bound, whatever
+    # its slots and replicas.
+    assert item.summary == (
         "worker imagegen-gpu: needs 15.0 activity slots (10.0 busy at the expected peak + 50% "
-        "margin) but has 1 x 8 = 8: raise workers.imagegen-gpu.tuning.max_concurrent_activities"
+        "margin) but has declared capacity 8 = 8: the dependency behind it takes 8 at once "
+        "(workers.imagegen-gpu.capacity): more replicas will not help; raise the dependency's "
+        "capacity (and then `capacity`), or make its calls shorter"
     )
 
 
-def test_capacity_counts_the_autoscalers_max_replicas() -> None:
+def _gpu_autoscaled(capacity: int | None) -> tuple[specs.ProjectConfig, list[specs.WorkerSpec]]:
     project = example()
-    loaded = project.specs()
     raw = project.config.model_dump()
     raw["workers"]["imagegen-gpu"]["autoscaler"] = {
         "kind": "keda",
         "min_replicas": 0,
         "max_replicas": 4,
     }
-    config = specs.ProjectConfig.model_validate(raw)
+    workers = [
+        w.model_copy(update={"capacity": capacity}) if w.name == "imagegen-gpu" else w
+        for w in project.specs().workers.workers
+    ]
+    return specs.ProjectConfig.model_validate(raw), workers
+
+
+def test_capacity_counts_the_autoscalers_max_replicas() -> None:
+    loaded = example().specs()
+    config, workers = _gpu_autoscaled(capacity=None)
     item = checks.judge_capacity(
-        config,
-        loaded.workers.workers,
-        loaded.workflows,
-        report(render_s=1.0),
-        {"GenerateImage": 10},
-        0.5,
+        config, workers, loaded.workflows, report(render_s=1.0), {"GenerateImage": 10}, 0.5
     )
     assert item.status == "ok", item.details
-    assert item.data["workers"]["imagegen-gpu"]["activity"]["capacity"] == 32
+    slots = next(w for w in workers if w.name == "imagegen-gpu").tuning.max_concurrent_activities
+    assert item.data["workers"]["imagegen-gpu"]["activity"]["capacity"] == 4 * slots
+    assert item.data["workers"]["imagegen-gpu"]["source"] == "autoscaler keda max_replicas"
+    # With the dependency's capacity declared, four replicas still run 8 renders at once.
+    config, workers = _gpu_autoscaled(capacity=8)
+    gated = checks.judge_capacity(
+        config, workers, loaded.workflows, report(render_s=1.0), {"GenerateImage": 10}, 0.5
+    )
+    assert gated.status == "failed" and "more replicas will not help" in gated.summary
 
 
 # ----- spread ------------------------------------------------------------------------------
@@ -352,18 +367,22 @@ def test_code_safety_finds_missing_timeouts_and_flat_retries(tmp_path: Path) -> 
 
 
 def test_history_reader_on_the_committed_corpus() -> None:
-    got = {}
+    got, clients = {}, {}
     for p in sorted((EXAMPLE / "replay" / "GenerateImage").glob("*.json")):
         e = checks.load_entry(p)
         f = checks.read_history(list(e.history.events))
         got[e.status, f.actions] = sorted(f.activities)
+        clients[e.status, f.actions] = f.client_actions
+    # Moderation and storage are local activities (a marker each, an action each).
     # Done: start + moderate + render + store; rejected: start + moderate;
-    # cancelled by signal: start + moderate + the signal.
+    # cancelled by signal during the render: start + moderate + render + the signal.
     assert got == {
-        ("COMPLETED", 4): ["moderate_prompt", "render_image", "store_image"],
-        ("COMPLETED", 2): ["moderate_prompt"],
-        ("FAILED", 3): ["moderate_prompt"],
+        ("COMPLETED", 4): ["render_image"],
+        ("COMPLETED", 2): [],
+        ("FAILED", 4): ["render_image"],
     }
+    # Through the proxy: the start, and the cancel signal.
+    assert clients == {("COMPLETED", 4): 1, ("COMPLETED", 2): 1, ("FAILED", 4): 2}
 
 
 def test_json_and_markdown_reports_and_the_saved_load_test_round_trip() -> None:

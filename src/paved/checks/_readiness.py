@@ -14,7 +14,8 @@ Items, in order (each is judged even when an earlier one failed):
              ``cloud: true`` cluster, shown as the reference otherwise;
 3. capacity  per worker: the slots the peak needs by Little's law (task rate
              x time per task, from the load test's histories), times
-             (1 + margin), within max replicas x slots;
+             (1 + margin), within max replicas x slots (for activities, at most
+             the worker's declared dependency ``capacity``, which replicas share);
 4. spread    every production namespace and its workers in >= 2 regions or
              clusters (from the specs and ``clusters:``);
 5. code      every activity call with timeouts and a bounded retry policy (tier
@@ -400,6 +401,12 @@ def judge_capacity(
         wdata: dict[str, Any] = {"max_replicas": replicas, "source": source}
         for kind, used in sorted(need[w.name].items()):
             have = replicas * slots[kind]
+            how = f"{replicas} x {slots[kind]}"
+            gated = kind == "activity" and w.capacity is not None
+            if gated:
+                # A declared dependency capacity is a total the replicas share: more
+                # replicas do not run more activity bodies at once.
+                have, how = min(have, w.capacity or 0), f"declared capacity {w.capacity}"
             want = used * (1 + margin)
             wdata[kind] = {
                 "slots_at_peak": round(used, 3),
@@ -412,16 +419,22 @@ def judge_capacity(
                 else "max_concurrent_workflow_tasks"
             )
             if want > have:
+                fix = (
+                    f"the dependency behind it takes {w.capacity} at once "
+                    f"(workers.{w.name}.capacity): more replicas will not help; raise the "
+                    "dependency's capacity (and then `capacity`), or make its calls shorter"
+                    if gated
+                    else f"raise workers.{w.name}.tuning.{setting} (if what it calls can take "
+                    f"it) or its max replicas ({source}) in paved.yaml"
+                )
                 problems.append(
                     f"worker {w.name}: needs {want:.1f} {kind} slots ({used:.1f} busy at the "
-                    f"expected peak + {margin:.0%} margin) but has {replicas} x {slots[kind]} = "
-                    f"{have}: raise workers.{w.name}.tuning.{setting} (if what it calls can "
-                    f"take it) or its max replicas ({source}) in paved.yaml"
+                    f"expected peak + {margin:.0%} margin) but has {how} = {have}: {fix}"
                 )
             else:
                 lines.append(
                     f"worker {w.name}: {want:.1f} of {have} {kind} slots at peak with margin "
-                    f"({replicas} x {slots[kind]}, {source})"
+                    f"({how}, {source})"
                 )
         data["workers"][w.name] = wdata
     item.data = data

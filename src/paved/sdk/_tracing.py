@@ -61,7 +61,10 @@ def service_name() -> str:
     if os.environ.get(SERVICE_ENV):
         return os.environ[SERVICE_ENV]
     args = sys.argv
-    if "worker" in args and "run" in args and args.index("run") + 1 < len(args):
+    # `paved worker run NAME`, or `python -m paved.worker run NAME` (how paved dev starts one).
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    as_worker = "worker" in args or str(getattr(spec, "name", "")).startswith("paved.worker")
+    if as_worker and "run" in args and args.index("run") + 1 < len(args):
         return f"worker {args[args.index('run') + 1]}"
     for known in ("proxy", "stuck", "codec-server", "operator"):
         if known in args[1:3]:

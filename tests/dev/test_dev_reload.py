@@ -294,3 +294,42 @@ def test_worker_files_follow_imports_and_summary_names_objects(tmp_path: Path) -
     broken = _specsync.generate(specs.Project.load(root))
     assert broken.files is None and broken.error is not None
     assert f"{flows}:4" in broken.error.message and "SyntaxError" in broken.error.message
+
+
+async def test_check_specs_refuses_a_reload_until_paved_gen(tmp_path: Path) -> None:
+    """The reloader itself (no server): with --check-specs a save that makes the specs stale
+    restarts nothing and prints the fix; `paved gen` then restarts the workers concerned."""
+    from paved import specs
+    from paved.dev import _reload, _specsync
+    from paved.operator import ProcessTemplate, ReplicaSet
+
+    pkg = unique_pkg("devc")
+    project = generate(write_project(tmp_path / "proj", reload_project(pkg)))
+    workers = ReplicaSet(tmp_path / "logs", kind="worker")  # its loop is not run: wishes only
+    for name in ("devr-a", "devr-b"):
+        workers.define(name, ProcessTemplate(("true",), {}, tmp_path, None, 1.0))
+    lines: list[str] = []
+    gen = _specsync.generate(project)
+    rl = _reload.Reloader(
+        project, workers, check=True, worker_files=gen.worker_files, echo=lines.append
+    )
+    restarted: list[str] = []
+    workers.restart = restarted.append  # type: ignore[method-assign]
+    try:
+        flows = project.root / pkg / "flows_a.py"
+        flows.write_text(flows.read_text() + LATE)
+        assert await rl.reload([flows]) == []
+        text = "\n".join(lines)
+        assert "reload refused:" in text and "[PAVED-SETUP-SPECS-STALE]" in text
+        assert "+workflow LateFlow in namespace devr (worker devr-a)" in text
+        assert "not reloading (the workers keep the last good specs)" in text
+        assert "LateFlow" not in (project.specs_dir / "workers.yaml").read_text()
+        assert restarted == []
+
+        generate(project.root)  # the developer runs `paved gen`
+        got = await rl.reload([project.specs_dir / "workers.yaml"])
+        assert got == ["devr-a"] and restarted == ["devr-a"]
+        assert "reload: restarting devr-a (code " in lines[-1] and "+ spec)" in lines[-1]
+    finally:
+        await rl.gen.close()
+    assert specs.Project.load(project.root).specs().worker("devr-a")

@@ -12,8 +12,9 @@ looks (the ``paved dev`` console), not only in ``.paved/logs/``:
   ``healthy_after`` seconds starts the count over) it stops restarting that
   unit (desired count 0), prints ``PAVED-SETUP-UNHEALTHY`` with the error and
   keeps everything else running;
-- a held unit starts again once a file of the project changes (``watchfiles``:
-  save the fix, the worker comes back).
+- a held unit starts again once a file of the project changes (the reloader,
+  :mod:`paved.dev._reload`, calls :meth:`CrashWatch.release` on every save: save
+  the fix, the worker comes back).
 
 ``paved status`` shows each replica's last parsed error and whether it is held
 (:meth:`CrashWatch.replica_fields`, written into ``.paved/dev.json``).
@@ -222,24 +223,3 @@ class CrashWatch:
                 on_change()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
-
-    async def release_on_change(
-        self, paths: Iterable[Path], stop: asyncio.Event, on_change: Callable[[], None]
-    ) -> None:
-        """Release held units when a file under ``paths`` changes (``watchfiles``: inotify)."""
-        from watchfiles import awatch
-
-        roots = [p for p in paths if p.exists()]
-        if not roots:
-            return
-
-        def source(_change: object, path: str) -> bool:
-            return path.endswith((".py", ".yaml", ".yml")) and "/.paved/" not in path
-
-        async for _changes in awatch(
-            *roots, stop_event=stop, watch_filter=source, debounce=300, step=50
-        ):
-            names = self.release()
-            if names:
-                self.echo(f"  files changed; starting {', '.join(names)} again")
-                on_change()

@@ -343,12 +343,6 @@ class Platform:
             return
         self.echo(f"  dev policy: {s.access.principal} may use {', '.join(names)}")
 
-    def source_paths(self) -> list[Path]:
-        """The project's code and specs (a held unit starts again when one changes)."""
-        root = self.settings.project.root
-        pkgs = {p.split(".")[0] for p in self.settings.project.config.packages}
-        return [root / p for p in sorted(pkgs)] + [root / "specs", root / "paved.yaml"]
-
     # ----- what is running ----------------------------------------------------------------
 
     def pids(self) -> dict[str, int]:

@@ -8,8 +8,9 @@ each batch:
    regenerated (:mod:`paved.dev._specsync`, ``paved gen``'s code path in a fresh
    interpreter) and written with a one-line summary, or, with ``--check-specs``,
    the reload is refused with the ``paved gen`` fix (nothing restarts). Code
-   that does not import is printed once and nothing restarts: the workers keep
-   running the last good code;
+   that does not import is printed once and the specs are left alone; the
+   workers that import the saved file come back on it and show the error as
+   they exit (the crash watch), the others keep running;
 2. the specs on disk are read and compared, worker by worker, with the specs
    the running workers started from;
    The workers whose process imports a saved file are drained at once, before
@@ -238,7 +239,7 @@ class Reloader:
         if gen.error is not None or gen.files is None:
             self._show(
                 gen.error or ChildError(None, "paved gen gave no answer"),
-                "  reload: the code does not import; the workers keep running the last good code:",
+                "  reload: the code does not import (specs not regenerated):",
             )
             return None
         try:

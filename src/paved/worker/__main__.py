@@ -10,6 +10,7 @@ and the error output (``error: [PAVED-...]``, exit 2) are ``paved worker run``'s
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -27,6 +28,9 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--http-port", type=int, default=0)
     run.add_argument("--log-level", default="INFO")
     args = ap.parse_args(argv)
+    # Traces and JSON logs name the process as `paved worker run NAME` does (their
+    # service name is read from the command line otherwise).
+    os.environ.setdefault("PAVED_SERVICE_NAME", f"worker {args.name}")
     try:
         project = specs.Project.load(Path(args.project)) if args.project else specs.Project.find()
         serve_forever(project, args.name, http_port=args.http_port, log_level=args.log_level)

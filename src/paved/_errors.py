@@ -167,6 +167,13 @@ CATALOGUE: Final[Mapping[str, str]] = MappingProxyType(
         "PAVED-SETUP-SEARCH-ATTRIBUTE": "one search attribute name has two types in two namespaces",
         "PAVED-SETUP-TLS": "a TLS file for the upstream cannot be read",
         "PAVED-SETUP-UNHEALTHY": "a process of paved dev exited or did not become healthy",
+        # paved run (nothing is started when one of these is raised)
+        "PAVED-RUN-ID-IN-USE": "a workflow with the --id given is already running",
+        "PAVED-RUN-IMPORT": "the workflow class the specs name cannot be imported",
+        "PAVED-RUN-INPUT": "the --input does not validate against the workflow's parameters",
+        "PAVED-RUN-NO-DEV": "no paved dev runs for the project and PAVED_ADDRESS is not set",
+        "PAVED-RUN-START": "the proxy or Temporal refused to start the workflow",
+        "PAVED-RUN-UNKNOWN-WORKFLOW": "the workflow type is not in specs/workflows.yaml",
         # CI checks: replay corpus and golden schemas
         "PAVED-REPLAY-CORPUS": "a file in the replay corpus is not a corpus entry",
         "PAVED-REPLAY-PLAINTEXT": "refusing to write a history with plaintext payloads to the corpus",

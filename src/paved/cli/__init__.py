@@ -7,7 +7,17 @@ import sys
 import click
 
 from paved import _errors
-from paved.cli import _autoscale, _checks, _codec, _core, _new, _observe, _operator, _proxy
+from paved.cli import (
+    _autoscale,
+    _checks,
+    _codec,
+    _core,
+    _new,
+    _observe,
+    _operator,
+    _proxy,
+    _run,
+)
 
 
 class _Group(click.Group):
@@ -31,11 +41,12 @@ def cli() -> None:
       paved new worker            scaffold a worker (asks a few questions)
       paved gen                   write specs/ from the @paved decorators
       paved dev                   run Temporal, the proxy and every worker locally
+      paved run WORKFLOW --input JSON   start a workflow through `paved dev`, print its result
       paved gen --check           in CI: fail when committed specs are stale
     """
 
 
-for _module in (_core, _codec, _proxy, _new, _observe, _operator, _autoscale, _checks):
+for _module in (_core, _run, _codec, _proxy, _new, _observe, _operator, _autoscale, _checks):
     _module.register(cli)
 
 

@@ -3,7 +3,9 @@
 ``assemble(project, DevOptions(...))`` decides everything and returns a
 ``Platform``; ``await platform.run()`` starts it, supervises it until Ctrl-C and
 stops it. ``DevServer`` is the real Temporal dev server (also used by the tests
-and benchmarks); ``dev_access`` the local developer's policy and key.
+and benchmarks); ``dev_access`` the local developer's policy and key;
+``run_workflow`` what ``paved run`` does (start one workflow through the running
+``paved dev`` and follow it).
 """
 
 import typing as _typing
@@ -17,6 +19,7 @@ if _typing.TYPE_CHECKING:
     from paved.dev._devserver import DevServer, temporal_binary
     from paved.dev._namespaces import ensure_namespaces
     from paved.dev._platform import Platform
+    from paved.dev._run import RunOutcome, RunRequest, run_workflow
     from paved.dev._settings import DevOptions, DevSettings
     from paved.dev._status import status_lines
 
@@ -27,11 +30,14 @@ __all__ = [
     "DevServer",
     "DevSettings",
     "Platform",
+    "RunOutcome",
+    "RunRequest",
     "assemble",
     "dev_access",
     "ensure_namespaces",
     "free_port",
     "port_in_use",
+    "run_workflow",
     "search_attributes",
     "status_lines",
     "temporal_binary",

@@ -452,6 +452,17 @@ def scaffold_worker(
     )
 
 
+# A valid input of the stub workflow (its model, templates/package/models.py.j2).
+STUB_INPUT = '{"text": "hello"}'
+
+
+def run_command(result: ScaffoldResult) -> str:
+    """The ``paved run`` line of the scaffolded stub workflow, with a valid input."""
+    assert result.spec is not None
+    workflow = next(w for q in result.spec.queues for w in q.workflows)
+    return f"paved run {workflow} --input '{STUB_INPUT}'"
+
+
 def next_steps(result: ScaffoldResult) -> Iterator[tuple[str, str]]:
     """The commands to run after scaffolding, with what each does."""
     assert result.spec is not None
@@ -461,6 +472,10 @@ def next_steps(result: ScaffoldResult) -> Iterator[tuple[str, str]]:
         "run the stubs' tests (starts a local Temporal dev server)",
     )
     yield "paved dev", "run Temporal, the proxy and every worker locally"
+    yield (
+        run_command(result),
+        "in another terminal: start the stub workflow through `paved dev`, print its result",
+    )
     yield f"paved worker run {w}", "run only this worker (PAVED_ADDRESS, PAVED_REGION, PAVED_ENV)"
     yield f"docker build -f deploy/{w}/Dockerfile -t {w}:latest .", "build the golden image"
     if any(p.parts[:3] == ("deploy", w, "k8s") for p in result.created):

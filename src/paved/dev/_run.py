@@ -21,7 +21,6 @@ Called by ``paved.cli._run`` (which parses the flags and prints). In order:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import json
 import os
@@ -303,6 +302,15 @@ def connection(project: specs.Project, logical: str) -> Connection:
         who = "the holder of PAVED_API_KEY" if env.api_key else "no credentials"
         return Connection(env, who, local_dev=False)
     local = sdk.RuntimeEnv.local_dev(project.root)
+    state = _dev_state(project)
+    if local is None and state.get("address") and not state.get("via_proxy"):
+        raise RuntimeSetupError(
+            f"`paved dev --no-proxy` runs for project {project.config.project!r}: there is no "
+            "proxy and dev key to start the workflow with",
+            code="PAVED-RUN-NO-DEV",
+            fix=f"PAVED_ADDRESS={state['address']} paved run ... (add PAVED_ENV=<env> when "
+            "`paved dev` runs with --env), or restart `paved dev` without --no-proxy",
+        )
     if local is None:
         raise RuntimeSetupError(
             f"no `paved dev` runs for project {project.config.project!r} ({project.root}) and "
@@ -312,11 +320,19 @@ def connection(project: specs.Project, logical: str) -> Connection:
             "or set PAVED_ADDRESS (and PAVED_API_KEY) to use another proxy or Temporal",
         )
     env, principal = local
-    ui = None
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        urls = json.loads((project.state_dir / "dev.json").read_text()).get("urls", {})
-        ui = urls.get(f"ui {logical}")
+    urls = state.get("urls")
+    ui = urls.get(f"ui {logical}") if isinstance(urls, dict) else None
     return Connection(env, principal, local_dev=True, ui_url=ui)
+
+
+def _dev_state(project: specs.Project) -> dict[str, Any]:
+    """``.paved/dev.json`` of a ``paved dev`` that is alive, else ``{}``."""
+    try:
+        state = json.loads((project.state_dir / "dev.json").read_text())
+        os.kill(int(state["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return state if isinstance(state, dict) else {}
 
 
 # ----- running --------------------------------------------------------------------------

@@ -86,7 +86,7 @@ class RunOutcome:
 
     Attributes:
         status: ``started`` (``--no-wait``), ``completed``, ``failed``,
-            ``cancelled``, ``terminated``, ``timed out`` or ``continued``.
+            ``cancelled``, ``terminated`` or ``timed out``.
         result: the decoded result (JSON-ready) when completed.
         failure: the failure chain, outermost first: ``(kind, type, message)``.
         stack_trace: the innermost failure's stack trace, if any.
@@ -101,10 +101,6 @@ class RunOutcome:
     failure: list[tuple[str, str, str]] = field(default_factory=list)
     stack_trace: str = ""
     ui_url: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status in ("started", "completed", "continued")
 
 
 # ----- specs and code -----------------------------------------------------------------
@@ -378,12 +374,11 @@ def prepare(project: specs.Project, req: RunRequest) -> Prepared:
 async def start_and_follow(p: Prepared, *, wait: bool, echo: Echo) -> RunOutcome:
     """Start the prepared workflow; with ``wait``, stream its history and return its end."""
     from temporalio.client import WorkflowFailureError
-
-    spec = p.workflow.spec
-    conn = p.conn
     from temporalio.exceptions import WorkflowAlreadyStartedError
     from temporalio.service import RPCError
 
+    spec = p.workflow.spec
+    conn = p.conn
     client = await _connect(conn, spec.namespace)
     try:
         handle = await client.start_workflow(
@@ -425,7 +420,8 @@ async def start_and_follow(p: Prepared, *, wait: bool, echo: Echo) -> RunOutcome
                 "the workflow keeps running"
             )
     try:
-        out.result = _jsonable(await handle.result(follow_runs=False))
+        # A continue-as-new ends the event stream above; the result is the last run's.
+        out.result = _jsonable(await handle.result(follow_runs=True))
         out.status = "completed"
     except WorkflowFailureError as e:
         out.status, out.failure, out.stack_trace = failure_chain(e)

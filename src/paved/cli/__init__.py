@@ -41,7 +41,8 @@ def cli() -> None:
       paved new worker            scaffold a worker (asks a few questions)
       paved gen                   write specs/ from the @paved decorators
       paved dev                   run Temporal, the proxy and every worker locally
-      paved run WORKFLOW --input JSON   start a workflow through `paved dev`, print its result
+      paved run WORKFLOW          start a workflow through `paved dev` (--input JSON),
+                                  print its progress and result
       paved gen --check           in CI: fail when committed specs are stale
     """
 

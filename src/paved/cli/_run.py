@@ -63,8 +63,9 @@ def run(
        acts as). PAVED_ADDRESS / PAVED_API_KEY, when set, win.
     4. Prints one line per history event as it happens, then the decoded
        result (exit 0) or the decoded failure: message, type and cause
-       chain (exit 1). Exit 2: nothing was started (unknown workflow, bad
-       input, no `paved dev`).
+       chain (exit 1). The result goes to stdout, everything else to
+       stderr. Exit 2: nothing was started (unknown workflow, bad input,
+       no `paved dev`).
     """
     from paved import dev
 

@@ -1,11 +1,12 @@
 """The onboarding of issue 9, replayed end to end as a new user types it.
 
 In an empty directory: ``paved new worker`` with flags, append a second workflow
-of our own to the generated module, ``paved gen``, ``paved dev``, ``paved run``
-of the printed stub line and of the new workflow -> results, Ctrl-C -> nothing
-left running (no child process, every port free). Each step is asserted; the
-wall time and the count of commands typed are printed (``-s`` shows them) and
-written to ``onboarding.json`` in the test's temp directory.
+of our own to the generated module, ``paved dev``, ``paved run`` of the printed
+stub line and of the new workflow -> results, Ctrl-C -> nothing left running (no
+child process, every port free). No ``paved gen``: ``paved dev`` regenerates the
+specs from the code at start. Each step is asserted; the wall time and the count
+of commands typed are printed (``-s`` shows them) and written to
+``onboarding.json`` in the test's temp directory.
 """
 
 from __future__ import annotations
@@ -63,11 +64,10 @@ def test_onboarding_from_an_empty_directory(tmp_path: Path) -> None:
     # 2. A workflow of our own, appended to the generated module (an edit, not a command).
     with open(root / "hello_bot" / "workflows.py", "a", encoding="utf-8") as f:
         f.write(SECOND_WORKFLOW)
-    # 3. paved gen puts it into the specs.
-    paved("gen")
-    assert "ShoutWorkflow" in (root / "specs" / "workflows.yaml").read_text()
+    assert "ShoutWorkflow" not in (root / "specs" / "workflows.yaml").read_text()
 
-    # 4. paved dev (free ports here so that tests can run side by side; a user types `paved dev`).
+    # 3. paved dev (it writes the specs of the new workflow itself; free ports here so
+    # that tests can run side by side, a user types `paved dev`).
     port, ui_port = free_port(), free_port()
     typed.append("paved dev")
     out = tmp_path / "dev.out"
@@ -83,8 +83,9 @@ def test_onboarding_from_an_empty_directory(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, out.read_text(errors="replace")
             time.sleep(0.2)
         t_dev = time.monotonic() - t0
+        assert "ShoutWorkflow" in (root / "specs" / "workflows.yaml").read_text()
 
-        # 5. The printed line, as printed, and the new workflow: results on stdout.
+        # 4. The printed line, as printed, and the new workflow: results on stdout.
         stub = paved(*printed[1:])
         assert json.loads(stub.stdout) == {"echo": "hello", "characters": 5}
         assert "as dev-local" in stub.stderr
@@ -98,7 +99,7 @@ def test_onboarding_from_an_empty_directory(tmp_path: Path) -> None:
         children |= set(state["pids"].values())
         temporal_port = int(state["urls"]["temporal"].split()[0].rsplit(":", 1)[1])
     finally:
-        # 6. Ctrl-C: everything stops.
+        # 5. Ctrl-C: everything stops.
         if dev.poll() is None:
             dev.send_signal(signal.SIGINT)
         code = dev.wait(90)
@@ -123,7 +124,7 @@ def test_onboarding_from_an_empty_directory(tmp_path: Path) -> None:
     }
     (tmp_path / "onboarding.json").write_text(json.dumps(report, indent=2))
     print("\nonboarding:", json.dumps(report))
-    assert len(typed) == 5  # new worker, gen, dev, run (stub), run (our workflow)
+    assert len(typed) == 4  # new worker, dev, run (stub), run (our workflow)
 
 
 def _alive(pid: int) -> bool:

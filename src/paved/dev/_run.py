@@ -120,7 +120,8 @@ def find_workflow(project: specs.Project, name: str) -> specs.TypeSpec:
         f"workflow {name!r} is not in {rel}{hint}; known: {', '.join(names) or 'none'}",
         code="PAVED-RUN-UNKNOWN-WORKFLOW",
         fix="pass a workflow type name from the list; a workflow just added to the code is "
-        "known once `paved gen` has written the specs",
+        "known once the specs are regenerated (a running `paved dev` does it on every save; "
+        "else `paved gen`)",
     )
 
 

@@ -23,13 +23,26 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     import asyncio
 
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+class Proc(Protocol):
+    """A child process as the supervisors use it: ``subprocess.Popen`` or a forked one
+    (:class:`paved._zygote.ForkedProcess`)."""
+
+    @property
+    def pid(self) -> int: ...
+    @property
+    def returncode(self) -> int | None: ...
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def send_signal(self, sig: int) -> None: ...
 
 
 def die_with_parent() -> None:
@@ -71,7 +84,7 @@ def spawn(
         )
 
 
-def signal_group(proc: subprocess.Popen[bytes] | None, sig: int) -> None:
+def signal_group(proc: Proc | None, sig: int) -> None:
     """Send ``sig`` to the child's process group, if it is still running."""
     if proc is not None and proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):

@@ -43,6 +43,8 @@ from paved import autoscale, specs
 from paved._errors import PavedError, RuntimeSetupError
 from paved._net import port_in_use
 from paved._proc import stop_on_signals
+from paved._zygote import Zygote
+from paved._zygote import enabled as zygote_enabled
 from paved.dev import _access as access_mod
 from paved.dev import _autoscale as autoscale_mod
 from paved.dev import _devserver as devserver
@@ -79,7 +81,16 @@ class Platform:
         logs = settings.logs
         self.platform = ReplicaSet(logs, echo=echo, on_change=self.write_status)
         self.services = ReplicaSet(logs, kind="service", echo=echo, on_change=self.write_status)
-        self.workers = ReplicaSet(logs, kind="worker", echo=echo, on_change=self.write_status)
+        # Workers start as forks of one pre-imported process (paved._zygote), not each
+        # a fresh interpreter importing temporalio (PAVED_ZYGOTE=off: plain processes).
+        self.zygote = (
+            Zygote(logs / "worker-zygote.log", cwd=settings.project.root)
+            if zygote_enabled()
+            else None
+        )
+        self.workers = ReplicaSet(
+            logs, kind="worker", echo=echo, on_change=self.write_status, zygote=self.zygote
+        )
         self.crashes = CrashWatch(
             (self.workers, self.services),
             echo=echo,
@@ -115,6 +126,9 @@ class Platform:
         t0 = time.monotonic()
         loops: list[asyncio.Task[None]] = []
         try:
+            if self.zygote is not None and self.zygote.start():
+                # Importing while the dev server starts; the workers fork from it later.
+                self.echo(f"  started worker zygote (pid {self.zygote.pid})")
             self._start_temporal()
             loops = [asyncio.create_task(rs.run(stop)) for rs in self.sets]
             loops.append(asyncio.create_task(self._watch_temporal(stop)))

@@ -43,7 +43,8 @@ from typing import Literal
 from paved import specs
 from paved._errors import RuntimeSetupError
 from paved._net import free_port, http_ok
-from paved._proc import signal_group, spawn
+from paved._proc import Proc, signal_group, spawn
+from paved._zygote import ForkedProcess, Zygote
 
 State = Literal["starting", "running", "backoff", "draining", "stopped"]
 Echo = Callable[[str], None]
@@ -84,6 +85,7 @@ class ProcessTemplate:
     cwd: Path | None = None
     health_url: str | None = None
     drain_seconds: float = 30.0
+    forkable: bool = False  # may start as a fork of the set's zygote (argv: python -m MODULE)
 
 
 def worker_template(
@@ -119,6 +121,7 @@ def worker_template(
         cwd=project.root,
         health_url="http://127.0.0.1:{port}/healthz",
         drain_seconds=worker.tuning.graceful_shutdown_seconds + drain_margin,
+        forkable=True,
     )
 
 
@@ -136,6 +139,7 @@ class ReplicaStatus:
     last_error: str | None
     health_url: str | None
     log_path: Path
+    forked: bool = False  # started by the zygote (else a plain process)
 
 
 @dataclass
@@ -146,7 +150,7 @@ class _Replica:
     log_path: Path
     template: ProcessTemplate
     state: State = "starting"
-    proc: subprocess.Popen[bytes] | None = None
+    proc: Proc | None = None
     health_url: str | None = None
     restarts: int = 0
     streak: int = 0
@@ -170,6 +174,7 @@ class _Replica:
             last_error=self.last_error,
             health_url=self.health_url,
             log_path=self.log_path,
+            forked=isinstance(self.proc, ForkedProcess),
         )
 
 
@@ -191,6 +196,9 @@ class ReplicaSet:
         backoff: restart delays after crashes.
         on_change: called on the loop's thread after a process starts or stops.
         interval: seconds between passes of the loop.
+        zygote: starts the units whose template is ``forkable`` as forks of one
+            pre-imported process (:mod:`paved._zygote`); the others, and every start
+            while it is unavailable, are plain processes. Stopped by :meth:`stop`.
     """
 
     def __init__(
@@ -202,6 +210,7 @@ class ReplicaSet:
         backoff: RestartBackoff = RestartBackoff(),
         on_change: Callable[[], None] | None = None,
         interval: float = 0.2,
+        zygote: Zygote | None = None,
     ) -> None:
         self.log_dir = log_dir
         self.kind = kind
@@ -209,6 +218,7 @@ class ReplicaSet:
         self.backoff = backoff
         self.on_change = on_change
         self.interval = interval
+        self.zygote = zygote
         self._lock = threading.RLock()  # on_change may read status()
         self._units: dict[str, _Unit] = {}
         self._replicas: dict[str, list[_Replica]] = {}
@@ -335,12 +345,18 @@ class ReplicaSet:
 
     def _start(self, r: _Replica, now: float) -> None:
         t = r.template
+        zygote = self.zygote if t.forkable else None
+        if zygote is not None and zygote.ready() is False:
+            return  # the zygote is still importing (first start only): next pass
         port = str(free_port()) if any("{port}" in a for a in (*t.argv, t.health_url or "")) else ""
         argv = [a.replace("{port}", port) for a in t.argv]
         r.health_url = t.health_url.replace("{port}", port) if t.health_url else None
         r.log_offset = r.log_path.stat().st_size if r.log_path.exists() else 0
         first = r.proc is None and r.restarts == 0
-        r.proc = spawn(argv, log_path=r.log_path, env=t.env, cwd=t.cwd)
+        forked = None
+        if zygote is not None:
+            forked = zygote.fork(argv, env=t.env, cwd=t.cwd, log_path=r.log_path, name=r.unit)
+        r.proc = forked or spawn(argv, log_path=r.log_path, env=t.env, cwd=t.cwd)
         r.state = "starting" if r.health_url else "running"
         r.started_at = now
         r.start_again = False
@@ -389,7 +405,10 @@ class ReplicaSet:
         """Probe starting replicas' health; True if one became ready."""
         with self._lock:
             starting = [
-                r for reps in self._replicas.values() for r in reps if r.state == "starting"
+                r
+                for reps in self._replicas.values()
+                for r in reps
+                if r.state == "starting" and r.proc is not None  # None: start deferred
             ]
         if not starting:
             return False
@@ -460,6 +479,8 @@ class ReplicaSet:
             if r.state != "stopped":
                 r.last_exit = r.proc.returncode
             r.state = "stopped"
+        if self.zygote is not None:
+            self.zygote.close()
 
 
 def _last_error_line(path: Path, offset: int, tail: int = 16384) -> str | None:

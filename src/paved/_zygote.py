@@ -195,10 +195,9 @@ class Zygote:
         never got ready is not tried again)."""
         if self._disabled:
             return None
-        if self.proc is None:
-            if self.starts >= self.max_starts or not self.start():
-                self._disabled = self.proc is None and not self._ever_ready
-                return None
+        if self.proc is None and (self.starts >= self.max_starts or not self.start()):
+            self._disabled = self.proc is None and not self._ever_ready
+            return None
         assert self.proc is not None
         if not self._ready:
             line = self._readline(0.0)
@@ -307,7 +306,7 @@ def _serve(preload: Sequence[str]) -> int:
     try:
         for module in preload:
             importlib.import_module(module)
-    except Exception as e:  # noqa: BLE001 -- reported, then plain processes are used
+    except Exception as e:
         msg = f"failed: {type(e).__name__}: {e}"
         print(f"zygote {msg}; workers start as plain processes", file=sys.stderr, flush=True)
         os.write(reply, msg.encode() + b"\n")
@@ -325,7 +324,7 @@ def _serve(preload: Sequence[str]) -> int:
         try:
             pid = _fork(json.loads(line), parent, reply)
             answer: dict[str, object] = {"pid": pid}
-        except Exception as e:  # noqa: BLE001 -- an answer, the caller falls back
+        except Exception as e:
             answer = {"error": f"{type(e).__name__}: {e}"}
         os.write(reply, json.dumps(answer).encode() + b"\n")
         if os.getppid() != parent:
@@ -383,7 +382,7 @@ def _child(req: dict[str, object], argv: list[str], parent: int, w: int, reply: 
         code = _run(req, argv)
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    except BaseException:  # noqa: BLE001 -- as an uncaught exception in `python -m`
+    except BaseException:
         import traceback
 
         traceback.print_exc()

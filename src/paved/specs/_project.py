@@ -310,6 +310,24 @@ class Project:
     # ----- specs -> runtime -------------------------------------------------------
 
     def specs(self) -> Specs:
+        """The spec files, parsed; the same (read-only) object again while no file changed
+        (``paved dev`` asks for them per worker template and per operator pass)."""
+        d = self.specs_dir
+        try:
+            key = (d, *(_stamp(d / n) for n in _SPEC_FILES))
+        except OSError:  # missing: load_model says which, and how to fix it
+            key = None
+        cached = _SPECS_CACHE.get(key) if key is not None else None
+        if cached is not None:
+            return cached
+        loaded = self._load_specs()
+        if key is not None:
+            if len(_SPECS_CACHE) > 16:
+                _SPECS_CACHE.clear()
+            _SPECS_CACHE[key] = loaded
+        return loaded
+
+    def _load_specs(self) -> Specs:
         d = self.specs_dir
         return Specs(
             namespaces=yamlio.load_model(
@@ -320,6 +338,15 @@ class Project:
             ),
             workers=yamlio.load_model(d / "workers.yaml", model.WorkersFile, what="spec file"),
         )
+
+
+_SPEC_FILES = ("namespaces.yaml", "workflows.yaml", "workers.yaml")
+_SPECS_CACHE: dict[object, Specs] = {}
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return (st.st_ino, st.st_size, st.st_mtime_ns)  # an atomic rewrite is a new inode
 
 
 def _tuning(wcfg: model.WorkerConfig) -> model.WorkerTuning:

@@ -156,6 +156,8 @@ class Zygote:
         self._subreaper: bool | None = None
         self._disabled = False
 
+    available = staticmethod(enabled)
+
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None

@@ -1,4 +1,4 @@
-"""Replicas started through the zygote (``paved._zygote``): a pre-imported process forks them.
+"""Replicas started through the zygote (``paved.operator.Zygote``): a pre-imported process forks them.
 
 Small ``python -m`` programs stand in for workers (the real workers go through
 it in every ``paved dev`` test). Each replica is a child of this process (a
@@ -19,10 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from paved._zygote import Zygote, enabled
-from paved.operator import ProcessTemplate, ReplicaSet, ReplicaStatus, RestartBackoff
+from paved.operator import ProcessTemplate, ReplicaSet, ReplicaStatus, RestartBackoff, Zygote
 
-pytestmark = pytest.mark.skipif(not enabled(), reason="the zygote needs Linux")
+pytestmark = pytest.mark.skipif(not Zygote.available(), reason="the zygote needs Linux")
 
 # python -m zrep PORT DRAIN: serves /healthz; on SIGTERM waits DRAIN s, prints, exits 0;
 # on "crash" in its environment's ZREP_MODE exits 3 at once.

@@ -33,6 +33,7 @@ if _typing.TYPE_CHECKING:
         ReplicaSet,
         ReplicaStatus,
         RestartBackoff,
+        Zygote,
         worker_template,
     )
     from paved.operator._status import read_status, status_lines, status_path, write_status
@@ -87,6 +88,7 @@ __all__ = [
     "TemporalNamespaces",
     "TerminalError",
     "WorkerReplicas",
+    "Zygote",
     "cloud_region_of",
     "cluster_targets",
     "desired_policy",

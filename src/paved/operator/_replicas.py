@@ -44,7 +44,8 @@ from paved import specs
 from paved._errors import RuntimeSetupError
 from paved._net import free_port, http_ok
 from paved._proc import Proc, signal_group, spawn
-from paved._zygote import ForkedProcess, Zygote
+from paved._zygote import ForkedProcess
+from paved._zygote import Zygote as Zygote  # re-exported by paved.operator
 
 State = Literal["starting", "running", "backoff", "draining", "stopped"]
 Echo = Callable[[str], None]

@@ -93,6 +93,7 @@ PINNED = {
         "registry_scope",
         "render_links",
         "resolve_tier",
+        "runs_local",
         "server_span",
         "setup_logging",
         "setup_tracing",

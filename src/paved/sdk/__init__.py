@@ -36,6 +36,7 @@ if _typing.TYPE_CHECKING:
         default_activity_queue,
         default_workflow_queue,
         placement_of,
+        runs_local,
     )
     from paved.sdk._registry import (
         check_placements,
@@ -96,6 +97,7 @@ __all__ = [
     "registry_scope",
     "render_links",
     "resolve_tier",
+    "runs_local",
     "server_span",
     "setup_logging",
     "setup_tracing",

@@ -162,8 +162,9 @@ class Platform:
                 self.echo(f"  {note}")
             for name in self.crashes.held():
                 self.echo(f"  {name}: NOT running (PAVED-SETUP-UNHEALTHY above); fix and save")
-            self.echo("Ctrl-C stops everything.")
+            # dev.json first: whoever waits for the last line may read it at once.
             self.write_status()
+            self.echo("Ctrl-C stops everything.")
             await stop.wait()
         finally:
             stop.set()

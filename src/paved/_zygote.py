@@ -167,6 +167,8 @@ class Zygote:
         this process). False if it cannot be used here."""
         if self.proc is not None and self.proc.poll() is None:
             return True
+        if self._disabled:
+            return False
         if self._subreaper is None:
             self._subreaper = enabled() and become_subreaper()
         if not self._subreaper:
@@ -278,6 +280,15 @@ class Zygote:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
             self.close()
+
+    def shutdown(self) -> None:
+        """For good, once every process it made has been waited for: stop the zygote, start
+        no other, and stop being a subreaper (orphans go to init again)."""
+        self._disabled = True
+        self.close()
+        if self._subreaper and _libc is not None:
+            _libc.prctl(_PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+        self._subreaper = None
 
     def close(self) -> None:
         """Stop the zygote (end of its input; its workers are not its to stop)."""

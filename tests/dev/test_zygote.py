@@ -159,6 +159,24 @@ async def test_a_killed_zygote_keeps_replicas_and_is_replaced(
     assert one(rs, "b").forked
 
 
+def test_shutdown_ends_the_subreaper(tmp_path: Path) -> None:
+    """After ``ReplicaSet.stop`` this process is no subreaper (other tests' orphans go to init)."""
+    zygote = Zygote(tmp_path / "z.log", preload=("json",))
+    assert zygote.start()
+    assert _subreaper() == 1
+    zygote.shutdown()
+    assert _subreaper() == 0 and zygote.pid is None and zygote.ready() is None
+
+
+def _subreaper() -> int:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    out = ctypes.c_int(-1)
+    assert libc.prctl(37, ctypes.byref(out), 0, 0, 0) == 0  # PR_GET_CHILD_SUBREAPER
+    return out.value
+
+
 async def test_plain_processes_when_the_zygote_cannot_start(tmp_path: Path) -> None:
     root = tmp_path / "proj"
     root.mkdir()

@@ -481,7 +481,7 @@ class ReplicaSet:
                 r.last_exit = r.proc.returncode
             r.state = "stopped"
         if self.zygote is not None:
-            self.zygote.close()
+            self.zygote.shutdown()
 
 
 def _last_error_line(path: Path, offset: int, tail: int = 16384) -> str | None:

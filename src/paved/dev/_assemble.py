@@ -209,4 +209,7 @@ def assemble(
 def _template(
     argv: list[str], env: Mapping[str, str], cwd: Path, health: str | None, drain: float = 5.0
 ) -> ProcessTemplate:
-    return ProcessTemplate(tuple(argv), dict(env), cwd, health, drain)
+    # `paved ...` commands (proxy, codec server, observe processes) may start as forks of
+    # the worker zygote too: temporalio, pydantic and Paved already imported.
+    forkable = argv[:3] == paved_command()
+    return ProcessTemplate(tuple(argv), dict(env), cwd, health, drain, forkable=forkable)

@@ -79,15 +79,16 @@ class Platform:
         self.echo = echo
         self.server: devserver.DevServer | None = None
         logs = settings.logs
-        self.platform = ReplicaSet(logs, echo=echo, on_change=self.write_status)
-        self.services = ReplicaSet(logs, kind="service", echo=echo, on_change=self.write_status)
-        # Workers start as forks of one pre-imported process (paved._zygote), not each
-        # a fresh interpreter importing temporalio (PAVED_ZYGOTE=off: plain processes).
+        # Workers (and the `paved ...` platform processes) start as forks of one
+        # pre-imported process (paved._zygote), not each a fresh interpreter importing
+        # temporalio (PAVED_ZYGOTE=off: plain processes). Stopped with the last set.
         self.zygote = (
             Zygote(logs / "worker-zygote.log", cwd=settings.project.root)
             if zygote_enabled()
             else None
         )
+        self.platform = ReplicaSet(logs, echo=echo, on_change=self.write_status, zygote=self.zygote)
+        self.services = ReplicaSet(logs, kind="service", echo=echo, on_change=self.write_status)
         self.workers = ReplicaSet(
             logs, kind="worker", echo=echo, on_change=self.write_status, zygote=self.zygote
         )

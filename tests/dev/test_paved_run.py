@@ -158,12 +158,12 @@ async def test_bad_input_names_the_field_and_starts_nothing(dev: Dev, tmp_path: 
     assert "[PAVED-RUN-INPUT]" in r.stderr and "nothing was started" in r.stderr
     assert "1 validation error for Greeting\n  name\n    Field required" in r.stderr
     assert '--input \'{"name": "..."}\'' in r.stderr  # a valid shape to copy
-    # A wrong type, from a file (in-process: the check needs no server).
+    # A wrong type, from a file. (A subprocess: the check imports the project's code, and
+    # the decorators' registry of this process may hold an activity named `greet` already.)
     bad = tmp_path / "in.json"
     bad.write_text('{"name": "ada", "times": "many"}')
-    args = ["run", "GreetFlow", "--project", str(dev.root), "--input-file", str(bad), "--id", wid]
-    r2 = CliRunner().invoke(cli, args)
-    assert r2.exit_code == 2 and "  times\n    Input should be a valid integer" in r2.stderr
+    r2 = paved_run(dev.root, "GreetFlow", "--input-file", str(bad), "--id", wid)
+    assert r2.returncode == 2 and "  times\n    Input should be a valid integer" in r2.stderr
     assert not await started(dev, wid)
 
 

@@ -122,9 +122,12 @@ async def test_a_refusing_gpu_holds_with_its_reason(dev: ebb.DevRun) -> None:
         return d.get("action") == "hold" and "refusing" in d.get("reason", "")
 
     await ebb.until(held, 90, "a hold naming the refusing dependency", dev)
+    # Before the first refusal is seen the backlog may already have added a replica;
+    # from the hold on, none is added while the dependency refuses.
+    at_hold = dev.replicas(ebb.GPU_WORKER)
     t0 = time.monotonic()
-    while time.monotonic() - t0 < 6:  # stays held: no replica added while it refuses
-        assert dev.replicas(ebb.GPU_WORKER) == 1
+    while time.monotonic() - t0 < 6:
+        assert dev.replicas(ebb.GPU_WORKER) <= at_hold
         await asyncio.sleep(0.5)
     r = subprocess.run(
         [*ebb.PAVED, "autoscale", "explain", ebb.GPU_WORKER, "--project", str(dev.root)],

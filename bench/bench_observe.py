@@ -4,7 +4,7 @@
    worker polls, so each is also a finding), then ``--passes`` passes of the
    detector: seconds per pass and Temporal calls made, with the full describe
    budget and with ``--budget`` describes.
-2. **Tracing overhead**: the example's burst (``bench_burst.run_paved``: the
+2. **Tracing overhead**: the example's burst (``bench_burst.paved_burst``: the
    front end starts ``GenerateImage`` workflows, managed workers render on the
    fake GPU) with ``PAVED_TRACING`` off and on, alternated over ``--rounds``
    rounds; wf/s of each run and the on/off ratio per round.
@@ -32,10 +32,11 @@ from temporalio.client import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, table, write_json
-from bench_burst import PHYSICAL, Processes, run_paved
+from bench_burst import PHYSICAL, PROJECT, Processes, paved_burst
 
 from paved import observe, sdk, specs
-from paved.dev import DevServer, ensure_namespaces
+from paved.dev import DevServer, ensure_namespaces, free_port, wait_for_port
+from paved.testing import ProjectProcesses
 
 REPO = Path(__file__).resolve().parents[1]
 OBSPROJ = REPO / "tests" / "observe" / "obsproj"
@@ -98,28 +99,31 @@ async def detector_bench(n: int, passes: int, budget: int) -> dict[str, Any]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-async def burst_once(address: str, client: Client, requests: int, tracing: bool) -> dict[str, Any]:
+async def burst_once(
+    address: str, gpu_url: str, client: Client, requests: int, tracing: bool
+) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="paved-bench-trace-"))
     saved = {k: os.environ.get(k) for k in ("PAVED_TRACING", "PAVED_TRACE_DIR", "PAVED_LOG_FORMAT")}
     if tracing:
         os.environ.update(PAVED_TRACING="1", PAVED_TRACE_DIR=str(tmp / "traces"))
     else:
         os.environ.pop("PAVED_TRACING", None)
-    procs = Processes(tmp, address, capacity=8, failure_rate=0.05, min_delay_ms=30, max_delay_ms=90)
+    procs = Processes(address=address, log_dir=tmp, gpu_url=gpu_url)
     try:
         procs.start()
+        frontend = f"http://127.0.0.1:{procs.frontend_port}"
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
                                          timeout=aiohttp.ClientTimeout(total=120)) as http:  # fmt: skip
-            await run_paved(http, procs, client, 5, 60)  # warm up
+            await paved_burst(http, frontend, client, 5, 60)  # warm up
             la = load()
-            r = await run_paved(http, procs, client, requests, 300)
+            r = await paved_burst(http, frontend, client, requests, 300)
         spans = sum(1 for p in (tmp / "traces").glob("*.jsonl") for _ in p.open()) if tracing else 0
         return {
             "tracing": tracing,
             "completed": r["completed"],
             "wall_s": round(r["wall_s"], 2),
             "wf_per_s": round(r["completed"] / r["wall_s"], 2),
-            "p50_s": r["p50_s"],
+            "p50_s": r["completion_p50_s"],
             "spans": spans,
             "load1": la,
         }
@@ -134,16 +138,29 @@ async def burst_once(address: str, client: Client, requests: int, tracing: bool)
 
 
 async def tracing_bench(requests: int, rounds: int) -> dict[str, Any]:
+    """Tracing off vs on, alternated; one dev server and one fake GPU (capacity 8,
+    30-90 ms, 5% faults) shared by every run, the example's workers direct (no proxy)."""
     tmp = Path(tempfile.mkdtemp(prefix="paved-bench-trace-server-"))
     server = DevServer(db_file=tmp / "temporal.db", namespaces=[PHYSICAL]).start()
+    gpu_procs = ProjectProcesses(project=PROJECT, address=server.address, log_dir=tmp)
     try:
+        gpu_port = free_port()
+        gpu = gpu_procs.spawn(
+            "gpu",
+            [
+                *(sys.executable, "-m", "imagegen.gpu", "--port", str(gpu_port), "--capacity", "8"),
+                *("--failure-rate", "0.05", "--min-delay-ms", "30", "--max-delay-ms", "90"),
+            ],
+        )
+        wait_for_port(gpu_port, timeout=30, proc=gpu)
+        gpu_url = f"http://127.0.0.1:{gpu_port}"
         client = await Client.connect(server.address, namespace=PHYSICAL)
         await ensure_namespaces(client, [PHYSICAL])
         runs = []
         for i in range(rounds):
             pair = []
             for tracing in (False, True) if i % 2 == 0 else (True, False):
-                r = await burst_once(server.address, client, requests, tracing)
+                r = await burst_once(server.address, gpu_url, client, requests, tracing)
                 r["round"] = i + 1
                 print(f"  round {i + 1} tracing={'on ' if tracing else 'off'}: {r['wf_per_s']} wf/s "
                       f"({r['completed']}/{requests} in {r['wall_s']}s, {r['spans']} spans, load {r['load1']})", flush=True)  # fmt: skip
@@ -154,6 +171,7 @@ async def tracing_bench(requests: int, rounds: int) -> dict[str, Any]:
             print(f"  round {i + 1}: on/off = {on['wf_per_s'] / off['wf_per_s']:.2f}x", flush=True)
         return {"requests": requests, "runs": runs}
     finally:
+        gpu_procs.stop()
         server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -345,64 +345,79 @@ def body(i: int) -> dict[str, Any]:
 # --- one burst --------------------------------------------------------------------------
 
 
+@dataclass
+class Sent:
+    """What one burst of POSTs got: the 202s' workflow ids (with when each was sent)."""
+
+    run: str
+    t_first: float
+    submitted: dict[str, float] = field(default_factory=dict)
+    accept_s: list[float] = field(default_factory=list)
+    refused: int = 0
+
+
+async def submit(http: aiohttp.ClientSession, url: str, n: int) -> Sent:
+    """POST ``n`` image requests to ``url`` at once, each with its own Idempotency-Key."""
+    sent = Sent(run=uuid.uuid4().hex[:8], t_first=time.time())
+
+    async def one(i: int) -> None:
+        t_wall, t0 = time.time(), time.perf_counter()
+        try:
+            headers = {"Idempotency-Key": f"{sent.run}-{i}"}
+            async with http.post(url, json=body(i), headers=headers) as r:
+                data = await r.json()
+                if r.status != 202:
+                    sent.refused += 1
+                    return
+        except (TimeoutError, aiohttp.ClientError):
+            sent.refused += 1
+            return
+        sent.accept_s.append(time.perf_counter() - t0)
+        sent.submitted[data["workflow_id"]] = t_wall
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+    return sent
+
+
 async def paved_burst(
     http: aiohttp.ClientSession, frontend: str, client: Client, n: int, timeout: float
 ) -> dict[str, Any]:
     """Fire ``n`` POST /images at once; wait until every workflow closed."""
-    url = f"{frontend}/images"
-    run = uuid.uuid4().hex[:8]
-    submitted: dict[str, float] = {}
-    accept_lat: list[float] = []
-    refused = 0
-
-    async def one(i: int) -> None:
-        nonlocal refused
-        t_wall, t0 = time.time(), time.perf_counter()
-        try:
-            async with http.post(url, json=body(i), headers={"Idempotency-Key": f"{run}-{i}"}) as r:
-                data = await r.json()
-                if r.status != 202:
-                    refused += 1
-                    return
-        except (TimeoutError, aiohttp.ClientError):
-            refused += 1
-            return
-        accept_lat.append(time.perf_counter() - t0)
-        submitted[data["workflow_id"]] = t_wall
-
-    t0, t_first = time.perf_counter(), time.time()
-    await asyncio.gather(*(one(i) for i in range(n)))
+    t0 = time.perf_counter()
+    sent = await submit(http, f"{frontend}/images", n)
     accepted_in = time.perf_counter() - t0
-    q_all = f"WorkflowType='GenerateImage' AND WorkflowId STARTS_WITH 'img-{run}'"
+    q_all = f"WorkflowType='GenerateImage' AND WorkflowId STARTS_WITH 'img-{sent.run}'"
     # Polled once a second (visibility queries cost the server CPU too); the wall time is
     # taken from the workflows' close times, so the polling interval does not add to it.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         running = await client.count_workflows(q_all + " AND ExecutionStatus='Running'")
-        if running.count == 0 and (await client.count_workflows(q_all)).count >= len(submitted):
+        if running.count == 0 and (await client.count_workflows(q_all)).count >= len(
+            sent.submitted
+        ):
             break
         await asyncio.sleep(1.0)
     done: list[float] = []
-    last_close = t_first
+    last_close = sent.t_first
     async for w in client.list_workflows(q_all):
         if w.close_time is not None:
             last_close = max(last_close, w.close_time.timestamp())
         if w.status is not None and w.status.name == "COMPLETED" and w.close_time is not None:
-            done.append(w.close_time.timestamp() - submitted[w.id])
-    wall = last_close - t_first
+            done.append(w.close_time.timestamp() - sent.submitted[w.id])
+    wall = last_close - sent.t_first
     return {
         "requests": n,
         "completed": len(done),
-        "refused": refused,
-        "failed_or_unfinished": len(submitted) - len(done),
+        "refused": sent.refused,
+        "failed_or_unfinished": len(sent.submitted) - len(done),
         "wall_s": wall,
         "images_per_s": len(done) / wall if wall else None,
-        "accept_p50_s": pct(accept_lat, 50),
-        "accept_p99_s": pct(accept_lat, 99),
+        "accept_p50_s": pct(sent.accept_s, 50),
+        "accept_p99_s": pct(sent.accept_s, 99),
         "all_accepted_in_s": accepted_in,
         "completion_p50_s": pct(done, 50),
         "completion_p99_s": pct(done, 99),
-        "_ids": list(submitted),
+        "_ids": list(sent.submitted),
     }
 
 

@@ -23,7 +23,6 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -190,55 +189,34 @@ class DbosApp:
 
     async def burst(self, http: aiohttp.ClientSession, n: int, timeout: float) -> dict[str, Any]:
         """The same burst as bench_burst.paved_burst, against the DBOS app."""
-        from bench_burst import body, pct
+        from bench_burst import pct, submit
 
         base = f"http://127.0.0.1:{self.port}"
-        run = uuid.uuid4().hex[:8]
-        submitted: dict[str, float] = {}
-        accept: list[float] = []
-        refused = 0
-
-        async def one(i: int) -> None:
-            nonlocal refused
-            t_wall, t0 = time.time(), time.perf_counter()
-            try:
-                async with http.post(
-                    f"{base}/images", json=body(i), headers={"Idempotency-Key": f"{run}-{i}"}
-                ) as r:
-                    data = await r.json()
-                    if r.status != 202:
-                        refused += 1
-                        return
-            except (TimeoutError, aiohttp.ClientError):
-                refused += 1
-                return
-            accept.append(time.perf_counter() - t0)
-            submitted[data["workflow_id"]] = t_wall
-
-        t_first = time.time()
-        await asyncio.gather(*(one(i) for i in range(n)))
+        sent = await submit(http, f"{base}/images", n)
         deadline = time.monotonic() + timeout
         rows: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
-            async with http.get(f"{base}/results", params={"prefix": f"img-{run}"}) as r:
+            async with http.get(f"{base}/results", params={"prefix": f"img-{sent.run}"}) as r:
                 rows = await r.json()
-            if len(rows) >= len(submitted) and all(
+            if len(rows) >= len(sent.submitted) and all(
                 w["status"] in ("SUCCESS", "ERROR", "CANCELLED") for w in rows
             ):
                 break
             await asyncio.sleep(1.0)
-        done = [w["updated"] / 1000 - submitted[w["id"]] for w in rows if w["status"] == "SUCCESS"]
-        last = max((w["updated"] / 1000 for w in rows), default=t_first)
-        wall = last - t_first
+        done = [
+            w["updated"] / 1000 - sent.submitted[w["id"]] for w in rows if w["status"] == "SUCCESS"
+        ]
+        last = max((w["updated"] / 1000 for w in rows), default=sent.t_first)
+        wall = last - sent.t_first
         return {
             "requests": n,
             "completed": len(done),
-            "refused": refused,
-            "failed_or_unfinished": len(submitted) - len(done),
+            "refused": sent.refused,
+            "failed_or_unfinished": len(sent.submitted) - len(done),
             "wall_s": wall,
             "images_per_s": len(done) / wall if wall else None,
-            "accept_p50_s": pct(accept, 50),
-            "accept_p99_s": pct(accept, 99),
+            "accept_p50_s": pct(sent.accept_s, 50),
+            "accept_p99_s": pct(sent.accept_s, 99),
             "completion_p50_s": pct(done, 50),
             "completion_p99_s": pct(done, 99),
         }

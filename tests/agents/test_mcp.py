@@ -67,3 +67,17 @@ async def test_an_mcp_tool_runs_as_activities_on_the_declared_worker(
         assert a.retry_policy.maximum_attempts == tier3.retry.maximum_attempts
     models = [a for a in scheduled if a.activity_type.name.startswith("invoke_model_activity")]
     assert len(models) == 2 and {a.task_queue.name for a in models} == {"mcpdemo-llm-activities"}
+
+
+def test_a_bad_tier_or_option_is_refused_at_the_declaring_line() -> None:
+    import pytest
+
+    from paved import agents
+    from paved._errors import DefinitionError
+
+    with pytest.raises(DefinitionError) as e:
+        agents.MCPServer("tools", lambda: None, namespace="mcpt", worker="mcpt-w", tier=9)  # type: ignore[arg-type,return-value]
+    assert e.value.code == "PAVED-AGENTS-TIER" and "test_mcp.py" in e.value.message
+    with pytest.raises(DefinitionError) as e:
+        agents.MCPServer("tools", lambda: None, namespace="mcpt", worker="mcpt-w", start_to_close=1)  # type: ignore[arg-type,return-value]
+    assert e.value.code == "PAVED-AGENTS-OPTION" and "MCPServer 'tools'" in e.value.message

@@ -17,6 +17,7 @@ the model tiers below keep that interval above a typical rate-limit window.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -140,7 +141,7 @@ class LLM:
         )
 
 
-_OPTION_NAMES = frozenset(
+OPTION_NAMES = frozenset(
     {
         "start_to_close_timeout",
         "schedule_to_close_timeout",
@@ -168,20 +169,8 @@ def llm_worker(
     frame = sys._getframe(1)
     where = f"{frame.f_code.co_filename}:{frame.f_lineno}"
     module = str(frame.f_globals.get("__name__", "__main__"))
-    if tier is not None and tier not in MODEL_TIERS:
-        raise DefinitionError(
-            f"{where}: llm_worker tier={tier!r} is not a tier",
-            code="PAVED-AGENTS-TIER",
-            fix="use 0 (critical), 1, 2 or 3 (best effort), or leave it to the namespace",
-        )
-    unknown = sorted(set(overrides) - _OPTION_NAMES)
-    if unknown:
-        raise DefinitionError(
-            f"{where}: llm_worker got unknown option(s) {', '.join(unknown)}",
-            code="PAVED-AGENTS-OPTION",
-            fix=f"use only {', '.join(sorted(_OPTION_NAMES))}",
-        )
     queue = task_queue or sdk.default_activity_queue(worker)
+    check_declaration(where, "llm_worker", tier, overrides)
     check_names(where, "llm_worker", namespace, worker, queue)
     return LLM(
         namespace=namespace,
@@ -192,6 +181,25 @@ def llm_worker(
         source=where,
         module=module,
     )
+
+
+def check_declaration(
+    where: str, what: str, tier: int | None, overrides: Mapping[str, Any]
+) -> None:
+    """Raise ``DefinitionError`` for a bad tier or an unknown activity option of ``what``."""
+    if tier is not None and tier not in MODEL_TIERS:
+        raise DefinitionError(
+            f"{where}: {what} tier={tier!r} is not a tier",
+            code="PAVED-AGENTS-TIER",
+            fix="use 0 (critical), 1, 2 or 3 (best effort), or leave it to the namespace",
+        )
+    unknown = sorted(set(overrides) - OPTION_NAMES)
+    if unknown:
+        raise DefinitionError(
+            f"{where}: {what} got unknown option(s) {', '.join(unknown)}",
+            code="PAVED-AGENTS-OPTION",
+            fix=f"use only {', '.join(sorted(OPTION_NAMES))}",
+        )
 
 
 def check_names(where: str, what: str, namespace: str, worker: str, queue: str) -> None:

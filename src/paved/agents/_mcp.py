@@ -53,15 +53,6 @@ from paved._errors import DefinitionError
 from paved.agents import _llm as llm_mod
 from paved.agents import _runtimes as runtimes
 
-_OPTION_NAMES = frozenset(
-    {
-        "start_to_close_timeout",
-        "schedule_to_close_timeout",
-        "schedule_to_start_timeout",
-        "heartbeat_timeout",
-        "retry_policy",
-    }
-)
 _SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 
 
@@ -104,20 +95,8 @@ class MCPServer:
                 code="PAVED-AGENTS-MCP",
                 fix="use letters, digits, '-' and '_' (it becomes part of activity names)",
             )
-        if tier is not None and tier not in (0, 1, 2, 3):
-            raise DefinitionError(
-                f"{self.source}: MCPServer {name!r} tier={tier!r} is not a tier",
-                code="PAVED-AGENTS-TIER",
-                fix="use 0 (critical), 1, 2 or 3 (best effort), or leave it to the namespace",
-            )
-        unknown = sorted(set(overrides) - _OPTION_NAMES)
-        if unknown:
-            raise DefinitionError(
-                f"{self.source}: MCPServer {name!r} got unknown option(s) {', '.join(unknown)}",
-                code="PAVED-AGENTS-OPTION",
-                fix=f"use only {', '.join(sorted(_OPTION_NAMES))}",
-            )
         queue = task_queue or sdk.default_activity_queue(worker)
+        llm_mod.check_declaration(self.source, f"MCPServer {name!r}", tier, overrides)
         llm_mod.check_names(self.source, "MCPServer", namespace, worker, queue)
         self.name = name
         self.namespace = namespace

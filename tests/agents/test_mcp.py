@@ -72,8 +72,7 @@ async def test_an_mcp_tool_runs_as_activities_on_the_declared_worker(
 def test_a_bad_tier_or_option_is_refused_at_the_declaring_line() -> None:
     import pytest
 
-    from paved import agents
-    from paved._errors import DefinitionError
+    from paved import DefinitionError, agents
 
     with pytest.raises(DefinitionError) as e:
         agents.MCPServer("tools", lambda: None, namespace="mcpt", worker="mcpt-w", tier=9)  # type: ignore[arg-type,return-value]

@@ -262,7 +262,14 @@ def gpu_analysis(
         samples.append((round(t - first, 3), level))
         t += step
     physical_min = n * mean_render_s * (1 + fault_rate) / cap
+    # Mean in-flight per 5 s window: where in the burst the GPU idled (kept in the JSON).
+    per = int(5 / step)
+    by_5s = [
+        round(sum(lv for _, lv in samples[i : i + per]) / len(samples[i : i + per]), 2)
+        for i in range(0, len(samples), per)
+    ]
     return {
+        "inflight_mean_by_5s": by_5s,
         "renders": len(renders),
         "failed_renders": sum(1 for r in renders if r[2] != 200),
         "first_render_to_last_s": span,

@@ -81,6 +81,7 @@ class WorkerPlacement:
     proxy_address: str
     proxy_tls: bool
     autoscaler: specs.AutoscalerConfig
+    capacity_redis_url: str | None = None
 
 
 def placements(inputs: Inputs, cluster: str) -> list[WorkerPlacement]:
@@ -110,6 +111,7 @@ def placements(inputs: Inputs, cluster: str) -> list[WorkerPlacement]:
                     proxy_address=c.kubernetes.proxy_address,
                     proxy_tls=c.kubernetes.proxy_tls,
                     autoscaler=inputs.config.autoscaler_of(w.name),
+                    capacity_redis_url=c.kubernetes.capacity_redis_url,
                 )
             )
     return out
@@ -178,6 +180,7 @@ def desired_objects(inputs: Inputs, cluster: str) -> list[Desired]:
             spec_files=spec_files,
             specs_dir=inputs.config.specs_dir,
             specs_digest=digest,
+            capacity_redis_url=p.capacity_redis_url,
         )
         for m in objs:
             flat = fields.flatten(m)

@@ -65,6 +65,7 @@ def render_k8s(
         "cpu_target": 70,
         "slot_target": "800m",
         "behavior": behavior(specs.AutoscalerConfig()),
+        "capacity_redis_url": None,
     }
     env = _env()
     return {f: env.get_template(f"k8s/{f}.j2").render(**ctx) for f in MANIFEST_FILES}
@@ -92,6 +93,7 @@ def _common(
         "memory_request": "256Mi",
         "memory_limit": "1Gi",
         "specs_mount": "/app/specs",
+        "capacity_env": specs.CAPACITY_REDIS_ENV,
     }
 
 
@@ -154,13 +156,16 @@ def worker_objects(
     specs_digest: str = "",
     proxy_tls: bool = False,
     image: str | None = None,
+    capacity_redis_url: str | None = None,
 ) -> list[dict[str, Any]]:
     """The objects the operator applies for one worker in one cluster, as dicts, in apply order.
 
     A ServiceAccount, a ConfigMap with ``spec_files`` (mounted over the image's
     ``specs_dir``), the Deployment (``replicas`` only when ``autoscaler.kind`` is
     ``none``), then the autoscaler: an HPA (``hpa``) or a KEDA TriggerAuthentication
-    and ScaledObject (``keda``).
+    and ScaledObject (``keda``). A worker with a declared ``capacity`` gets
+    ``capacity_redis_url`` as ``PAVED_CAPACITY_REDIS_URL``: its replicas share the
+    permits there (``paved.worker._capacity``).
     """
     ctx: dict[str, Any] = {
         **_common(spec, project=project, name=name, image=image),
@@ -180,6 +185,7 @@ def worker_objects(
         "polling_seconds": max(1, round(autoscaler.interval_seconds)),
         "cooldown_seconds": round(autoscaler.scale_down_after_seconds),
         "proxy_tls": proxy_tls,
+        "capacity_redis_url": capacity_redis_url if spec.capacity is not None else None,
     }
     files = ["service-account.yaml", "configmap.yaml", "deployment.yaml"]
     if autoscaler.kind == "hpa":

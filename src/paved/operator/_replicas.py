@@ -105,6 +105,11 @@ def worker_template(
     worker's region and environment select its physical namespace (through the
     specs' ``Routes``, in the worker). A replica may take its graceful shutdown
     plus ``drain_margin`` seconds to drain before it is killed.
+
+    Every replica runs on this host, so a declared ``capacity`` is shared through
+    slot files under the project's state directory (``PAVED_CAPACITY_DIR`` =
+    ``.paved/capacity``; ``paved.worker._capacity``), whatever the replica count
+    the autoscaler sets, unless ``env`` names a Redis for it.
     """
     full = dict(env)
     full.update(
@@ -113,6 +118,8 @@ def worker_template(
         PAVED_ENV=environment,
         PYTHONUNBUFFERED="1",
     )
+    if worker.capacity is not None:
+        full.setdefault(specs.CAPACITY_DIR_ENV, str(project.state_dir / "capacity"))
     # `python -m paved.worker run`: `paved worker run` without importing the whole CLI.
     argv = [sys.executable, "-m", "paved.worker", "run", worker.name,
             "--project", str(project.root), "--http-port", "{port}"]  # fmt: skip

@@ -14,7 +14,13 @@ if _typing.TYPE_CHECKING:
         TemporalEndpoint,
         cluster_for,
     )
-    from paved.specs._defaults import DEFAULT_RETENTION, WORKER_HTTP_PORT, WORKER_UID
+    from paved.specs._defaults import (
+        CAPACITY_DIR_ENV,
+        CAPACITY_REDIS_ENV,
+        DEFAULT_RETENTION,
+        WORKER_HTTP_PORT,
+        WORKER_UID,
+    )
     from paved.specs._model import (
         SPEC_VERSION,
         CloudMetricsConfig,
@@ -45,6 +51,8 @@ if _typing.TYPE_CHECKING:
     from paved.specs._yamlio import dump, line_of, load_model
 
 __all__ = [
+    "CAPACITY_DIR_ENV",
+    "CAPACITY_REDIS_ENV",
     "DEFAULT_RETENTION",
     "PROJECT_FILE",
     "SPEC_FILES",

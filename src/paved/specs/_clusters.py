@@ -128,6 +128,13 @@ class KubernetesEndpoint(_Strict):
         description="the Paved proxy the workers (and KEDA's scaler) of this cluster connect to",
     )
     proxy_tls: bool = Field(default=False, description="the in-cluster proxy serves TLS")
+    capacity_redis_url: str | None = Field(
+        default=None,
+        pattern=r"^rediss?://",
+        description="the Redis (redis://host:port/db) where the replicas of a worker with a "
+        "declared `capacity` share its permits (given to the pods as PAVED_CAPACITY_REDIS_URL); "
+        "without it each replica gets a static share (PAVED-CAPACITY-UNSHARED)",
+    )
 
 
 class ClusterConfig(_Strict):

@@ -18,3 +18,10 @@ DEFAULT_RETENTION: Final = "7d"
 # on inside the container, and the fixed non-root uid it runs as (runAsNonRoot).
 WORKER_HTTP_PORT: Final = 8080
 WORKER_UID: Final = 10001
+
+# Where a worker with a declared `capacity` shares its permits with its other
+# replicas (paved.worker._capacity): a directory of slot files on this host (set by
+# the local replica sets of `paved dev`), or a Redis for replicas on several hosts
+# (rendered into the Deployment by the operator).
+CAPACITY_DIR_ENV: Final = "PAVED_CAPACITY_DIR"
+CAPACITY_REDIS_ENV: Final = "PAVED_CAPACITY_REDIS_URL"

@@ -100,11 +100,6 @@ class WorkerTuning(_Strict):
     graceful_shutdown_seconds: float = Field(default=30.0, ge=0)
 
 
-def capacity_gate(capacity: int, replicas: int) -> int:
-    """Permits of one replica's capacity gate: the declared capacity shared by the replicas."""
-    return max(1, -(-capacity // max(1, replicas)))
-
-
 def capacity_prefetch(gate: int) -> int:
     """Tasks a replica holds ready behind its gate: half the gate, at least 2, at most 32.
 
@@ -112,6 +107,16 @@ def capacity_prefetch(gate: int) -> int:
     activities of a few hundred milliseconds (bench/bench_burst.py); bounded so a
     replica never hoards work another replica could run."""
     return min(32, max(2, -(-gate // 2)))
+
+
+def capacity_slots(capacity: int) -> int:
+    """Activity slots of one replica of a worker with a declared ``capacity``.
+
+    The gate is shared by the replicas (``paved.worker.CapacityGate`` and its
+    fleet-wide stores), so one replica alone may run the whole capacity: its slots
+    are the capacity plus the prefetch, whatever the replica count. The autoscaler's
+    Little's law counts these slots per replica and caps demand at the capacity."""
+    return capacity + capacity_prefetch(capacity)
 
 
 class WorkerConfig(_Strict):
@@ -124,7 +129,8 @@ class WorkerConfig(_Strict):
         ge=1,
         description="the concurrency of the dependency this worker's activities call (a GPU "
         "fleet, a rate-limited API): at most this many of its activities run at once across "
-        "its replicas, with a few more held ready behind the limit (paved.worker.CapacityGate)",
+        "all its replicas (a gate they share: slot files on one host, Redis across hosts), "
+        "with a few more held ready behind the limit (paved.worker.CapacityGate)",
     )
     tuning: WorkerTuning = WorkerTuning()
     image: str | None = None
@@ -386,11 +392,6 @@ class WorkerSpec(_Strict):
     tuning: WorkerTuning
     # The dependency's concurrency from paved.yaml (written only when declared).
     capacity: int | None = Field(default=None, ge=1, exclude_if=lambda v: v is None)
-
-    @property
-    def capacity_permits(self) -> int | None:
-        """Permits of one replica's capacity gate (None: no declared capacity)."""
-        return None if self.capacity is None else capacity_gate(self.capacity, self.replicas)
 
 
 class WorkersFile(_Strict):

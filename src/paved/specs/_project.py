@@ -350,9 +350,8 @@ def _stamp(path: Path) -> tuple[int, int, int]:
 
 
 def _tuning(wcfg: model.WorkerConfig) -> model.WorkerTuning:
-    """The worker's tuning; a declared ``capacity`` sets its activity slots (gate + prefetch)."""
+    """The worker's tuning; a declared ``capacity`` sets its activity slots (capacity + prefetch)."""
     if wcfg.capacity is None:
         return wcfg.tuning
-    gate = model.capacity_gate(wcfg.capacity, wcfg.replicas)
-    slots = gate + model.capacity_prefetch(gate)
+    slots = model.capacity_slots(wcfg.capacity)
     return wcfg.tuning.model_copy(update={"max_concurrent_activities": slots})

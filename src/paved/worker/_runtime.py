@@ -35,7 +35,7 @@ from paved import sdk, specs
 from paved._errors import ProjectError
 from paved._net import free_port
 from paved._proc import stop_on_signals
-from paved.worker import _capacity
+from paved.worker import _capacity, _permits
 from paved.worker._refusals import RefusalCounter
 
 log = logging.getLogger("paved.worker")
@@ -58,6 +58,10 @@ class Bootstrap:
     build_id: str = "dev"  # in the worker identity, /metrics and every call-site header
     # activity failures with a rate-limit marker (the autoscaler's "dependency refuses" signal)
     refusals: RefusalCounter = field(default_factory=RefusalCounter)
+    # where a declared capacity's permits live (None: no capacity, or decided from the
+    # spec alone by build_workers); the gate itself once build_workers made it
+    capacity: _capacity.GatePlan | None = None
+    gate: _capacity.CapacityGate | _capacity.SharedCapacityGate | None = None
 
 
 def build_id(project: specs.Project) -> str:
@@ -83,8 +87,11 @@ def build_id(project: specs.Project) -> str:
     return r.stdout.strip() if r.returncode == 0 and r.stdout.strip() else "dev"
 
 
-def bootstrap(project: specs.Project, name: str) -> Bootstrap:
-    """Import the worker's modules and resolve every type its queues serve."""
+def bootstrap(project: specs.Project, name: str, env: sdk.RuntimeEnv | None = None) -> Bootstrap:
+    """Import the worker's modules and resolve every type its queues serve.
+
+    With ``env`` (where the process runs), also decide its capacity gate
+    (:func:`capacity_plan`)."""
     loaded = project.specs()
     spec = loaded.worker(name)
     root = str(project.root)
@@ -108,6 +115,8 @@ def bootstrap(project: specs.Project, name: str) -> Bootstrap:
         boot.activities[q.name] = _resolve(name, "activity", q.activities)
         boot.local_activities[q.name] = _resolve(name, "activity", q.local_activities)
     _check_tiers(boot)
+    if env is not None:
+        boot.capacity = capacity_plan(project, spec, env)
     for warning in unlisted(project, spec):
         log.warning("%s", warning)
     return boot
@@ -213,7 +222,7 @@ def build_workers(client: Client, boot: Bootstrap, *, identity: str | None = Non
     poller = PollerBehaviorAutoscaling(
         minimum=tuning.poller_min, maximum=tuning.poller_max, initial=tuning.poller_initial
     )
-    gate = capacity_gate(boot.spec)
+    gate = capacity_gate(boot)
     runner = SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH)
     )
@@ -230,7 +239,7 @@ def build_workers(client: Client, boot: Bootstrap, *, identity: str | None = Non
             "graceful_shutdown_timeout": timedelta(seconds=tuning.graceful_shutdown_seconds),
             "max_cached_workflows": tuning.max_cached_workflows if wfs else 0,
             "max_concurrent_workflow_tasks": tuning.max_concurrent_workflow_tasks,
-            # with a declared capacity: the gate's permits + the prefetch (paved gen)
+            # with a declared capacity: the capacity + the prefetch (paved gen)
             "max_concurrent_activities": tuning.max_concurrent_activities,
             "workflow_task_poller_behavior": poller,
             "activity_task_poller_behavior": poller,
@@ -259,10 +268,55 @@ def build_workers(client: Client, boot: Bootstrap, *, identity: str | None = Non
     return workers
 
 
-def capacity_gate(spec: specs.WorkerSpec) -> _capacity.CapacityGate | None:
-    """The gate of a worker whose ``paved.yaml`` entry declares ``capacity:`` (else None)."""
-    permits = spec.capacity_permits
-    return None if permits is None else _capacity.CapacityGate(permits)
+def capacity_plan(
+    project: specs.Project, spec: specs.WorkerSpec, env: sdk.RuntimeEnv
+) -> _capacity.GatePlan | None:
+    """Where the permits of ``spec``'s declared capacity live (``paved.worker._capacity``).
+
+    ``PAVED_CAPACITY_REDIS_URL`` (the operator renders it into the Deployment from
+    ``clusters.<name>.kubernetes.capacity_redis_url``) shares them across hosts;
+    ``PAVED_CAPACITY_DIR`` (set by ``paved dev``'s replica set) across the
+    processes of this host; without either a lone replica keeps them in-process.
+    The fleet is the worker in this project, region and environment.
+    """
+    auto = project.config.autoscaler_of(spec.name)
+    return _capacity.plan_gate(
+        _capacity.GateInput(
+            worker=spec.name,
+            capacity=spec.capacity,
+            max_replicas=auto.max_replicas if auto.kind != "none" else spec.replicas,
+            fleet=f"{project.config.project}:{spec.name}:{env.region}:{env.environment}",
+            redis_url=os.environ.get(specs.CAPACITY_REDIS_ENV) or None,
+            slot_dir=os.environ.get(specs.CAPACITY_DIR_ENV) or None,
+        )
+    )
+
+
+def capacity_gate(boot: Bootstrap) -> _capacity.CapacityGate | _capacity.SharedCapacityGate | None:
+    """The one gate of the process (kept on ``boot``), from ``boot.capacity``; without a
+    plan, from the spec alone (its replicas, no shared store)."""
+    if boot.gate is not None:
+        return boot.gate
+    plan = boot.capacity or _capacity.plan_gate(
+        _capacity.GateInput(boot.spec.name, boot.spec.capacity, boot.spec.replicas)
+    )
+    if plan is None:
+        return None
+    if plan.warning is not None:
+        log.warning("%s", plan.warning)
+    boot.gate = _capacity.make_gate(plan)
+    where = f" in {plan.where}" if plan.store == "files" else ""
+    if plan.store == "redis":
+        where = f" in Redis {_permits.redact(plan.where)} ({plan.fleet})"
+    log.info(
+        "worker %s: capacity gate of %d permit(s), %s%s",
+        boot.spec.name,
+        plan.permits,
+        {"memory": "in-process", "files": "shared by this host's replicas (slot files)",
+         "redis": "shared by the fleet"}[plan.store],
+        where,
+    )  # fmt: skip
+    return boot.gate
 
 
 async def connect_for(
@@ -311,7 +365,7 @@ async def run(
     from paved.worker import _http
 
     env = env or sdk.RuntimeEnv.from_env()
-    boot = bootstrap(project, name)
+    boot = bootstrap(project, name, env)
     metrics_port = free_port() if http_port is not None else None
     runtime = make_runtime(metrics_port)
     client = await connect_for(project, boot, env, runtime)

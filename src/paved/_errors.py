@@ -167,6 +167,10 @@ CATALOGUE: Final[Mapping[str, str]] = MappingProxyType(
         "PAVED-SETUP-SEARCH-ATTRIBUTE": "one search attribute name has two types in two namespaces",
         "PAVED-SETUP-TLS": "a TLS file for the upstream cannot be read",
         "PAVED-SETUP-UNHEALTHY": "a process of paved dev exited or did not become healthy",
+        # A worker's declared capacity, shared by its replicas (paved.worker)
+        "PAVED-CAPACITY-STORE": "the store the replicas share capacity permits in (Redis, slot files) cannot be used: the gate fails closed",
+        "PAVED-CAPACITY-UNSHARED": "capacity and more than one replica but no shared store: a static share per replica (warning at start)",
+        "PAVED-CAPACITY-LEASE-LOST": "a running activity's capacity lease expired and its permit went to another holder",
         # paved run (nothing is started when one of these is raised)
         "PAVED-RUN-ID-IN-USE": "a workflow with the --id given is already running",
         "PAVED-RUN-IMPORT": "the workflow class the specs name cannot be imported",

@@ -11,6 +11,7 @@ map, so the Temporal scaler's keys are checked here against KEDA's documented na
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -22,7 +23,7 @@ import pytest
 import yaml
 
 from paved import operator, specs
-from paved.operator import _manifests
+from paved.operator import Inputs, _manifests
 from paved.operator._k8s import desired_objects
 from paved.operator._k8s_fields import unflatten
 from tests.operator.test_k8s_emulator import _worker, inputs
@@ -57,7 +58,54 @@ def _all_rendered() -> list[dict[str, Any]]:
                 objs.append(unflatten({k: v for k, v in d.spec.items() if not k.startswith("~")}))
     for text in operator.render_k8s(_worker("render"), project="gallery").values():
         objs.append(yaml.safe_load(text))
+    # A worker with a declared capacity: its Deployments carry the shared store's URL.
+    for d in desired_objects(_gated_inputs("keda"), "eu"):
+        if d.kind == "Deployment":
+            objs.append(unflatten({k: v for k, v in d.spec.items() if not k.startswith("~")}))
+    gpu = _worker("gpu").model_copy(update={"capacity": 8})
+    objs.append(yaml.safe_load(operator.render_k8s(gpu, project="gallery")["deployment.yaml"]))
     return objs
+
+
+REDIS = "redis://paved-redis.paved.svc:6379/0"
+
+
+def _gated_inputs(autoscaler: str) -> Inputs:
+    """A gated worker (capacity 8) and a plain one in a cluster whose pods share a Redis."""
+    gpu = _worker("gpu").model_copy(update={"capacity": 8})
+    base = inputs([gpu, _worker("thumbs")], {"gpu": autoscaler})
+    data = base.config.model_dump()
+    data["clusters"]["eu"]["kubernetes"]["capacity_redis_url"] = REDIS
+    return dataclasses.replace(base, config=specs.ProjectConfig.model_validate(data))
+
+
+def _container_env(dep: dict[str, Any]) -> dict[str, Any]:
+    env = dep["spec"]["template"]["spec"]["containers"][0]["env"]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in env}
+
+
+def test_a_gated_workers_pods_get_the_capacity_store() -> None:
+    """clusters.<name>.kubernetes.capacity_redis_url reaches the pods of a worker with a
+    declared capacity (its replicas share the permits there), and only those."""
+    deps = {
+        d.name: unflatten({k: v for k, v in d.spec.items() if not k.startswith("~")})
+        for d in desired_objects(_gated_inputs("keda"), "eu")
+        if d.kind == "Deployment"
+    }
+    assert _container_env(deps["art/gpu"])[specs.CAPACITY_REDIS_ENV] == REDIS
+    assert specs.CAPACITY_REDIS_ENV not in _container_env(deps["art/thumbs"])
+    # Without the setting: nothing rendered (the worker warns PAVED-CAPACITY-UNSHARED).
+    plain = inputs([_worker("gpu").model_copy(update={"capacity": 8})], {"gpu": "keda"})
+    dep = next(d for d in desired_objects(plain, "eu") if d.kind == "Deployment")
+    env = _container_env(unflatten({k: v for k, v in dep.spec.items() if not k.startswith("~")}))
+    assert specs.CAPACITY_REDIS_ENV not in env
+    # The scaffold's Deployment reads it from the cluster's ConfigMap, optionally.
+    gpu = _worker("gpu").model_copy(update={"capacity": 8})
+    scaffold = yaml.safe_load(operator.render_k8s(gpu, project="gallery")["deployment.yaml"])
+    ref = _container_env(scaffold)[specs.CAPACITY_REDIS_ENV]["configMapKeyRef"]
+    assert ref == {"name": "paved-cluster", "key": "capacity-redis-url", "optional": True}
+    with pytest.raises(ValueError, match="capacity_redis_url"):
+        specs.KubernetesEndpoint(capacity_redis_url="paved-redis:6379")
 
 
 def _builtin(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:

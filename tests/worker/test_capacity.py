@@ -75,6 +75,7 @@ async def test_gate_never_runs_more_than_its_permits() -> None:
     assert results == ["ok"] * 20
     assert body.peak == 3
     assert gate.waiting == 0 and gate.running == 0
+    assert 'paved_capacity_permits{worker="w",store="memory"} 3' in gate.exposition("w")
 
 
 def test_plan_gate_picks_the_store_and_the_permits() -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from temporalio.worker import ActivityInboundInterceptor
 
 from paved.dev import free_port, wait_for_port
@@ -229,6 +230,13 @@ async def test_redis_down_fails_closed_says_so_and_resumes(
         # Fail closed: nothing ran while the store was unreachable, and it was said.
         assert body.ran == 0 and not task.done()
         assert gate.waiting == 1 and gate.store_errors >= 1
+        metrics = {
+            s.name: s.value
+            for fam in text_string_to_metric_families(gate.exposition("w"))
+            for s in fam.samples
+        }
+        assert metrics["paved_capacity_waiting"] == 1 and metrics["paved_capacity_running"] == 0
+        assert metrics["paved_capacity_store_errors_total"] >= 1
     said = [r.getMessage() for r in caplog.records if "PAVED-CAPACITY-STORE" in r.getMessage()]
     assert said, caplog.text
     assert "failing closed" in said[0] and f"127.0.0.1:{port}" in said[0] and "fix:" in said[0]

@@ -95,6 +95,10 @@ class CapacityGate(Interceptor):
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
         return _Gated(next, self)
 
+    def exposition(self, worker: str) -> str:
+        """The gate's gauges for the worker's ``/metrics``."""
+        return _exposition(worker, "memory", self.permits, self.running, self.waiting)
+
 
 class _Gated(ActivityInboundInterceptor):
     def __init__(self, next: ActivityInboundInterceptor, gate: CapacityGate) -> None:
@@ -122,6 +126,22 @@ class _Gated(ActivityInboundInterceptor):
         finally:
             gate.running -= 1
             sem.release()
+
+
+def _exposition(worker: str, store: str, permits: int, running: int, waiting: int) -> str:
+    labels = f'worker="{worker}",store="{store}"'
+    return (
+        "# HELP paved_capacity_permits Permits of the declared capacity this replica's gate "
+        "uses (fleet-wide for a shared store).\n"
+        "# TYPE paved_capacity_permits gauge\n"
+        f"paved_capacity_permits{{{labels}}} {permits}\n"
+        "# HELP paved_capacity_running Activity bodies of this replica running with a permit.\n"
+        "# TYPE paved_capacity_running gauge\n"
+        f"paved_capacity_running{{{labels}}} {running}\n"
+        "# HELP paved_capacity_waiting Tasks of this replica held at the gate (the prefetch).\n"
+        "# TYPE paved_capacity_waiting gauge\n"
+        f"paved_capacity_waiting{{{labels}}} {waiting}\n"
+    )
 
 
 async def _heartbeat_while_waiting() -> None:
@@ -163,6 +183,20 @@ class SharedCapacityGate(Interceptor):
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
         return _SharedGated(next, self)
+
+    def exposition(self, worker: str) -> str:
+        """The gate's gauges and counters for the worker's ``/metrics``."""
+        kind = "redis" if self.store.lease_seconds is not None else "files"
+        text = _exposition(worker, kind, self.permits, self.running, self.waiting)
+        return text + (
+            "# HELP paved_capacity_store_errors_total Calls to the shared capacity store that "
+            "failed (the gate fails closed meanwhile).\n"
+            "# TYPE paved_capacity_store_errors_total counter\n"
+            f'paved_capacity_store_errors_total{{worker="{worker}"}} {self.store_errors}\n'
+            "# HELP paved_capacity_leases_lost_total Leases that expired while their activity ran.\n"
+            "# TYPE paved_capacity_leases_lost_total counter\n"
+            f'paved_capacity_leases_lost_total{{worker="{worker}"}} {self.lost}\n'
+        )
 
     async def acquire(self) -> str:
         """A permit of the fleet; waits (heartbeating) for one, however long that takes."""
@@ -239,6 +273,10 @@ class SharedCapacityGate(Interceptor):
             held = sorted(self._held)
             try:
                 lost = await self.store.renew(held)
+                # Released while the renewal was on its way: a renewal that arrived after
+                # the release took the permit back; give it back again.
+                for token in [t for t in held if t not in self._held]:
+                    await self.store.release(token)
             except permits_mod.CapacityStoreError as e:
                 self._store_down(e)
                 continue

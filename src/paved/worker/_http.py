@@ -11,7 +11,10 @@ loopback exporter, plus Paved's derived gauges:
 - ``paved_worker_cpu_seconds_total``: CPU time of the process (user + system,
   all threads): the autoscaler's CPU-saturation signal, as a rate;
 - ``paved_activity_refusals_total{task_queue,activity_type}``: activity failures
-  with a rate-limit marker (``_refusals.py``): the dependency refuses.
+  with a rate-limit marker (``_refusals.py``): the dependency refuses;
+- ``paved_capacity_permits|running|waiting{store}`` and, for a shared store,
+  ``paved_capacity_store_errors_total`` / ``paved_capacity_leases_lost_total``: the
+  declared capacity's gate (``_capacity.py``).
 
 Called by :func:`paved.worker._runtime.run`.
 """
@@ -105,6 +108,9 @@ async def serve(
         refusals = getattr(boot, "refusals", None)
         if refusals is not None:
             text += refusals.exposition(name)
+        gate = getattr(boot, "gate", None)
+        if gate is not None:
+            text += gate.exposition(name)
         return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
     async def close_session(_: web.Application) -> None:

@@ -36,6 +36,7 @@ PAVED = [sys.executable, "-m", "paved.cli"]
 NAMESPACE = "ebb"
 SLEEP_WORKER = "ebb-sleep"
 GPU_WORKER = "ebb-gpu"
+CAP_WORKER = "ebb-cap"
 
 
 def project_files(
@@ -49,8 +50,13 @@ def project_files(
     interval: float = 1.0,
     target: float = 0.8,
     gpu: bool = True,
+    capacity: int | None = None,
 ) -> dict[str, str]:
-    """``paved.yaml`` and code; ``autoscale=False`` runs ``replicas`` fixed replicas instead."""
+    """``paved.yaml`` and code; ``autoscale=False`` runs ``replicas`` fixed replicas instead.
+
+    With ``capacity``, a third worker ``ebb-cap`` declares that capacity and is
+    autoscaled with at least 2 replicas: ``CapFlow(seconds)`` runs one activity that
+    sleeps ``seconds`` and appends ``<start> <end> <pid>`` to ``capacity.log``."""
     policy = (
         f"{{kind: keda, min_replicas: 1, max_replicas: {max_replicas}, "
         f"target_slot_utilization: {target}, scale_down_after_seconds: {quiet}, "
@@ -65,6 +71,10 @@ def project_files(
     tuning: {{max_concurrent_activities: {slots}, graceful_shutdown_seconds: 5}}
     autoscaler: {policy}
 """
+    cap_worker = f"""  {CAP_WORKER}:
+    capacity: {capacity}
+    autoscaler: {{kind: keda, min_replicas: 2, max_replicas: 3, interval_seconds: {interval}}}
+"""
     yaml = f"""project: ebb
 packages: [{pkg}]
 namespaces:
@@ -72,7 +82,7 @@ namespaces:
     owner: team-ebb
 workers:
   {SLEEP_WORKER}:
-{worker}{gpu_worker if gpu else ""}"""
+{worker}{gpu_worker if gpu else ""}{cap_worker if capacity else ""}"""
     code = f'''"""Sleep-based activities for the autoscaling tests."""
 import asyncio
 import os
@@ -123,6 +133,27 @@ class GpuFlow:
     @workflow.run
     async def run(self, seconds: float) -> None:
         await paved.execute_activity(gpu_render, seconds)
+'''
+    if capacity:
+        code += f'''
+
+@paved.activity(namespace="ebb", worker="{CAP_WORKER}")
+async def cap_call(seconds: float) -> None:
+    import time
+    start = time.time()
+    await asyncio.sleep(seconds)
+    log = Path(__file__).resolve().parents[1] / "capacity.log"
+    with open(log, "a") as f:
+        f.write(f"{{start}} {{time.time()}} {{os.getpid()}}\\n")
+
+
+@paved.workflow(namespace="ebb", worker="{CAP_WORKER}")
+class CapFlow:
+    @workflow.run
+    async def run(self, seconds: float) -> None:
+        await paved.execute_activity(
+            cap_call, seconds, start_to_close_timeout=timedelta(seconds=60)
+        )
 '''
     return {"paved.yaml": yaml, f"{pkg}/__init__.py": "", f"{pkg}/flows.py": code}
 
@@ -179,6 +210,26 @@ class DevRun:
         except (OSError, ValueError):
             return {}
         return data
+
+    def running(self, worker: str) -> int:
+        """Replicas of ``worker`` that are healthy."""
+        return sum(
+            1
+            for r in self.status().get("replicas", [])
+            if (r["name"] == f"worker {worker}" or r["name"].startswith(f"worker {worker}#"))
+            and r["state"] == "running"
+        )
+
+    def capacity_calls(self) -> list[tuple[float, float, int]]:
+        """``(start, end, pid)`` of every ``cap_call`` that finished."""
+        log = self.root / "capacity.log"
+        if not log.exists():
+            return []
+        out = []
+        for line in log.read_text().splitlines():
+            start, end, pid = line.split()
+            out.append((float(start), float(end), int(pid)))
+        return out
 
     def executions(self) -> list[tuple[str, int, int]]:
         log = self.root / "executions.log"

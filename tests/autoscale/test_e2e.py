@@ -12,6 +12,9 @@ window 8 s, a decision every second):
   and the scale events stay under a bound (no flapping).
 - ``ebb-gpu`` gets a backlog of work whose "GPU" answers 429: the autoscaler
   holds at 1 replica and says why, and ``paved autoscale explain`` prints it.
+- ``ebb-cap`` declares ``capacity: 3`` and runs scaled out (``min_replicas: 2``):
+  its replicas share the capacity through ``paved dev``'s slot files, so a burst
+  never has more than 3 of its calls in flight (each replica alone would allow 3).
 """
 
 from __future__ import annotations
@@ -31,12 +34,13 @@ from tests.conftest import unique_pkg
 pytestmark = pytest.mark.timeout(420)
 
 WFQ = "ebb-sleep-workflows"
+CAPACITY = 3  # of ebb-cap, autoscaled with at least 2 replicas
 
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     base = tmp_path_factory.mktemp("ebb")
-    root = ebb.write(base / "proj", ebb.project_files(unique_pkg("ebb")))
+    root = ebb.write(base / "proj", ebb.project_files(unique_pkg("ebb"), capacity=CAPACITY))
     run = ebb.start(root, base / "dev.out")
     try:
         yield run
@@ -141,6 +145,28 @@ async def test_a_refusing_gpu_holds_with_its_reason(dev: ebb.DevRun) -> None:
     assert "source: slots: server (worker heartbeats, ListWorkers)" in r.stdout, r.stdout
     for wf in range(16):
         await c.get_workflow_handle(f"gpu-{tag}-{wf}").terminate("test over")
+
+
+async def test_a_gated_worker_scaled_out_keeps_its_capacity(dev: ebb.DevRun) -> None:
+    await ebb.until(lambda: dev.running(ebb.CAP_WORKER) >= 2, 90, "2 replicas of ebb-cap", dev)
+    c = await dev.client()
+    tag = uuid.uuid4().hex[:6]
+    flows = [
+        await c.start_workflow("CapFlow", 1.0, id=f"cap-{tag}-{i}", task_queue="ebb-cap-workflows")
+        for i in range(12)
+    ]
+    await asyncio.wait_for(asyncio.gather(*(h.result() for h in flows)), 120)
+    calls = dev.capacity_calls()
+    assert len(calls) == 12
+    # Concurrency only rises when a call starts: the peak is at a start.
+    peak = max(sum(1 for s, e, _ in calls if s <= t < e) for t, _, _ in calls)
+    pids = {pid for _, _, pid in calls}
+    print(f"ebb-cap: {len(pids)} replicas ran calls, peak {peak} in flight (capacity {CAPACITY})")
+    assert peak <= CAPACITY, (
+        f"{peak} calls at once with capacity {CAPACITY} over {len(pids)} replicas"
+    )
+    assert peak == CAPACITY, "12 calls of 1 s must fill the capacity"
+    assert len(pids) >= 2 and dev.replicas(ebb.CAP_WORKER) >= 2, "scaled out: 2 replicas ran calls"
 
 
 def test_explain_names_a_missing_paved_dev(tmp_path: Path) -> None:

@@ -156,6 +156,8 @@ CATALOGUE: Final[Mapping[str, str]] = MappingProxyType(
         "PAVED-AUTH-POLICY": "the policy file is invalid",
         "PAVED-AUTH-REVOKED": "a revoked credential",
         "PAVED-AUTH-UNKNOWN-KEY": "an API key the policy does not know",
+        # The proxy (logged, not raised)
+        "PAVED-PROXY-UNDELIVERED": "a task came for a poll whose caller had left; the proxy gave it back to Temporal (or left it to its timeout)",
         # Processes that cannot start (RuntimeSetupError)
         "PAVED-SETUP": "a Paved process could not start",
         "PAVED-CLOUD-METRICS-KEY": "no Temporal Cloud metrics API key in the environment",

@@ -79,6 +79,7 @@ class CallContext:
     # authorize
     decision: Decision | None = None
     # forward and rewrite back
+    upstream_call: Any = None  # a long poll's upstream call (grpc.aio.UnaryUnaryCall)
     response_raw: bytes = b""
     response: Any = None
     # outcome (for the log)

@@ -9,6 +9,9 @@ process, as the replica tests do) and can be served on ``metrics_port``:
     paved_proxy_rate_limited_total{namespace, bucket}
     paved_proxy_policy_reloads_total{result}          ok / error
     paved_proxy_routes_reloads_total{result}          ok / error
+    paved_proxy_long_polls_in_flight{method}          worker polls waiting upstream now
+    paved_proxy_undelivered_tasks_total{method, outcome}  a task came as its poll's caller left:
+                                                      returned / failed (to give it back) / left
 
 Access logs go to the ``paved.proxy.access`` logger, one JSON object per call:
 principal, team, kind, credential id (never the key), method, logical and
@@ -25,7 +28,7 @@ import logging
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 access_log = logging.getLogger("paved.proxy.access")
 
@@ -63,8 +66,21 @@ class Metrics:
         self.policy_reloads = Counter(
             "paved_proxy_policy_reloads", "Policy reloads", ["result"], registry=r
         )
+        self.long_polls = Gauge(
+            "paved_proxy_long_polls_in_flight",
+            "Long polls (worker polls, update and result polls) waiting on Temporal",
+            ["method"],
+            registry=r,
+        )
+        self.undelivered = Counter(
+            "paved_proxy_undelivered_tasks",
+            "Tasks that arrived for a poll whose caller had left (see proxy/_polls.py)",
+            ["method", "outcome"],
+            registry=r,
+        )
         self._req_children: dict[tuple[str, str, str], Any] = {}
         self._lat_children: dict[str, Any] = {}
+        self._poll_children: dict[str, Any] = {}
         self.encrypted = self.payloads.labels("encrypted")
         self.decrypted = self.payloads.labels("decrypted")
         self.undecryptable = self.payloads.labels("undecryptable")
@@ -79,6 +95,13 @@ class Metrics:
         if h is None:
             h = self._lat_children[method] = self.latency.labels(method)
         h.observe(seconds)
+
+    def long_poll(self, method: str) -> Any:
+        """The in-flight gauge of one long-poll method."""
+        g = self._poll_children.get(method)
+        if g is None:
+            g = self._poll_children[method] = self.long_polls.labels(method)
+        return g
 
     def text(self) -> str:
         return generate_latest(self.registry).decode()

@@ -300,14 +300,25 @@ class Pipeline:
 
     async def forward(self, call: CallContext) -> None:
         pool = self.pool(call)
-        mc = pool.callable(call.method.path)
-        call.response_raw = await _upstream(
-            mc(
-                call.raw,
-                timeout=call.grpc.time_remaining(),
-                metadata=call.upstream_metadata + list(pool.auth_metadata),
-            )
+        m = call.method
+        pending = pool.callable(m.path)(
+            call.raw,
+            timeout=call.grpc.time_remaining(),
+            metadata=call.upstream_metadata + list(pool.auth_metadata),
         )
+        if not m.long_poll:
+            call.response_raw = await _upstream(pending)
+            return
+        # The caller leaving cancels this coroutine, which cancels `pending`: Temporal
+        # stops offering tasks to the poll. An answer already in when that happens is
+        # read from `upstream_call` and given back (ProxyServer.handle, _polls.py).
+        call.upstream_call = pending
+        in_flight = self.metrics.long_poll(m.name)
+        in_flight.inc()
+        try:
+            call.response_raw = await _upstream(pending)
+        finally:
+            in_flight.dec()
 
     def rewrite_back(self, call: CallContext) -> None:
         m = call.method

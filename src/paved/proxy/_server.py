@@ -50,6 +50,7 @@ from paved._errors import PavedError, RuntimeSetupError
 from paved.auth import Policy
 from paved.proxy import _methods as methods
 from paved.proxy import _observe as observe
+from paved.proxy import _polls as polls
 from paved.proxy._context import CallContext, Reject
 from paved.proxy._limits import Limiter, MemoryLimiter
 from paved.proxy._pipeline import Pipeline
@@ -116,6 +117,7 @@ class ProxyServer:
         self._tracing = sdk.tracing_enabled()  # read once: PAVED_TRACING is set per process
         self._server: grpc.aio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._giving_back: set[asyncio.Task[None]] = set()
         self.port = 0
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -195,6 +197,8 @@ class ProxyServer:
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None
+        if self._giving_back:  # tasks of polls cut short by the stop, handed back
+            await asyncio.wait(self._giving_back, timeout=10)
         if self.pool is not None:
             await self.upstreams.close()
             self.pool = self.pipeline.upstreams = None
@@ -329,7 +333,10 @@ class ProxyServer:
             # Temporal's own error details can quote workflow data: not logged
             call.reason = "" if r.upstream else r.details
         except asyncio.CancelledError:
+            # the caller left (cancelled, disconnected) or the proxy stops
             call.code = "CANCELLED"
+            if m.long_poll:
+                self._caller_left(call)
             raise
         except Exception:
             call.code = "INTERNAL"
@@ -340,6 +347,24 @@ class ProxyServer:
             pipeline.log(call, time.perf_counter() - t0)
         await ctx.abort(refused.code, refused.details, trailing_metadata=refused.trailers or ())
         raise AssertionError("unreachable")  # pragma: no cover - abort raises
+
+    def _caller_left(self, call: CallContext) -> None:
+        """A long poll's caller left: give back a task that came for it (``_polls.py``)."""
+        up = call.upstream_call
+        if not call.response_raw and (up is None or not up.done() or up.cancelled()):
+            return  # the upstream poll was cancelled with the call: no task was in it
+        t = asyncio.create_task(self._give_back(call), name=f"give back {call.method.name}")
+        self._giving_back.add(t)
+        t.add_done_callback(self._giving_back.discard)
+
+    async def _give_back(self, call: CallContext) -> None:
+        raw = call.response_raw
+        if not raw:
+            try:  # the upstream answer was in, but the caller's cancellation came first
+                raw = await call.upstream_call
+            except (grpc.aio.AioRpcError, asyncio.CancelledError):
+                return
+        await polls.give_back(self.pipeline.pool(call), call, raw, self.metrics)
 
     async def health(self, raw: bytes, ctx: Any) -> bytes:
         """grpc.health.v1 Check: answered by Temporal through the pool (no credentials needed)."""

@@ -14,6 +14,7 @@ stage) until the caller has gone: the proxy gives that task back to Temporal.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import subprocess
@@ -29,6 +30,7 @@ import grpc
 import pytest
 from google.protobuf.duration_pb2 import Duration
 from proxy_helpers import Env
+from proxy_workflows import Echo, shout
 from temporalio.api.command.v1 import Command, ScheduleActivityTaskCommandAttributes
 from temporalio.api.common.v1 import ActivityType, RetryPolicy
 from temporalio.api.enums.v1 import CommandType, TaskQueueKind, TaskQueueType
@@ -41,9 +43,13 @@ from temporalio.api.workflowservice.v1 import (
     PollWorkflowTaskQueueRequest,
     PollWorkflowTaskQueueResponse,
     RespondWorkflowTaskCompletedRequest,
+    ShutdownWorkerRequest,
 )
 from temporalio.client import Client
+from temporalio.worker import Worker
 
+from paved.auth import Policy
+from paved.proxy import ProxyServer, Upstream
 from paved.proxy._context import CallContext
 
 WS = "/temporal.api.workflowservice.v1.WorkflowService/"
@@ -326,3 +332,172 @@ async def test_a_task_that_arrives_as_its_caller_leaves_is_given_back(
     lines = [r.getMessage() for r in caplog.records if "PAVED-PROXY-UNDELIVERED" in r.getMessage()]
     assert lines and "given back" in lines[0] and f"wf-{q.tq}" in lines[0]
     print(f"{kind.name}: given back, the next caller had attempt 2 in {waited:.3f}s")
+
+
+async def test_shutdown_worker_through_the_proxy_ends_the_workers_polls(
+    queue: Callable[[Kind], Queue],
+) -> None:
+    """ShutdownWorker (sent by the SDK at shutdown) reaches Temporal through the proxy,
+    and Temporal answers the worker's open polls (empty) at once: the dev server runs
+    with frontend.enableCancelWorkerPollsOnShutdown."""
+    q = queue(WORKFLOW)
+    key = uuid.uuid4().hex
+    req = PollWorkflowTaskQueueRequest(
+        namespace=q.env.alpha,
+        task_queue=TaskQueue(name=q.tq, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+        identity="leaving",
+        worker_instance_key=key,
+    ).SerializeToString()
+    before = q.in_flight()
+    call = q.proxy_ch.unary_unary(WORKFLOW.path)(req, metadata=q.auth, timeout=70)
+    await q.until_polling_upstream("leaving", before)
+    t0 = time.monotonic()
+    await q.proxy_ch.unary_unary(WS + "ShutdownWorker")(
+        ShutdownWorkerRequest(
+            namespace=q.env.alpha,
+            identity="leaving",
+            reason="test",
+            worker_instance_key=key,
+            task_queue=q.tq,
+            task_queue_types=[TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW],
+        ).SerializeToString(),
+        metadata=q.auth,
+        timeout=10,
+    )
+    answer = WORKFLOW.answer(await asyncio.wait_for(call, 5))
+    assert not answer.task_token
+    print(f"ShutdownWorker: the open poll answered (empty) in {time.monotonic() - t0:.3f}s")
+
+
+async def test_an_sdk_worker_shutting_down_through_the_proxy_leaves_no_poll_behind(
+    env: Env, queue: Callable[[Kind], Queue], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A temporalio Worker behind the proxy, shut down: its polls end with Temporal's empty
+    answer (not a cancel that can race a task), promptly, and the next worker gets the next
+    workflow at once."""
+    caplog.set_level(logging.INFO, logger="paved.proxy.access")
+    q = queue(WORKFLOW)
+    polls = ("PollWorkflowTaskQueue", "PollActivityTaskQueue")
+    c = await env.client("worker")
+    baseline = {m: _in_flight(env, m) for m in polls}
+    worker = Worker(c, task_queue=q.tq, workflows=[Echo], activities=[shout])
+    running = asyncio.create_task(worker.run())
+    deadline = time.monotonic() + 10
+    while any(_in_flight(env, m) <= baseline[m] for m in polls):
+        assert time.monotonic() < deadline, "the worker's polls never reached the proxy"
+        await asyncio.sleep(0.05)
+    caplog.clear()
+    t0 = time.monotonic()
+    await worker.shutdown()
+    await running
+    shutdown = time.monotonic() - t0
+    assert shutdown < PROMPTLY, f"shutdown took {shutdown:.1f}s: polls left to their timeout"
+    assert all(_in_flight(env, m) == baseline[m] for m in polls)
+    ended = [
+        json.loads(r.getMessage())
+        for r in caplog.records
+        if r.name == "paved.proxy.access" and "Poll" in r.getMessage()
+    ]
+    codes = {(e["method"], e["code"]) for e in ended}
+    assert codes and all(code == "OK" for _, code in codes), codes
+    async with Worker(c, task_queue=q.tq, workflows=[Echo], activities=[shout]):
+        t1 = time.monotonic()
+        writer = await env.client("writer")  # payloads are encrypted by the proxy
+        out = await writer.execute_workflow(
+            Echo.run, "hi", id=f"wf-{q.tq}", task_queue=q.tq, run_timeout=timedelta(seconds=30)
+        )
+        assert out == "HI!"
+        took = time.monotonic() - t1
+    assert took < PROMPTLY
+    print(
+        f"SDK worker shutdown through the proxy: {shutdown:.3f}s, polls ended {sorted(codes)}; "
+        f"next workflow done in {took:.3f}s"
+    )
+
+
+def _in_flight(env: Env, method: str) -> float:
+    v = env.proxy.metrics.registry.get_sample_value(
+        "paved_proxy_long_polls_in_flight", {"method": method}
+    )
+    return v or 0.0
+
+
+class _Relay:
+    """A TCP relay between a caller and the proxy that can go silent: no FIN, no RST,
+    nothing (a host that died, a cut network)."""
+
+    def __init__(self, target: str) -> None:
+        self.host, port = target.rsplit(":", 1)
+        self.port = int(port)
+        self.frozen = asyncio.Event()
+        self.server: asyncio.Server | None = None
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def _serve(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        ur, uw = await asyncio.open_connection(self.host, self.port)
+        self.writers += [w, uw]
+        await asyncio.gather(self._pipe(r, uw), self._pipe(ur, w))
+
+    async def _pipe(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        while not self.frozen.is_set():
+            data = await r.read(65536)
+            if not data or self.frozen.is_set():
+                break
+            w.write(data)
+            await w.drain()
+        await asyncio.Future()  # silent: the sockets stay open, nothing moves
+
+    async def close(self) -> None:
+        for w in self.writers:
+            w.transport.abort()
+        if self.server is not None:
+            self.server.close()
+
+
+async def test_a_caller_that_vanishes_without_closing_loses_its_polls_by_keepalive(
+    env: Env,
+) -> None:
+    """The caller's host goes silent (no FIN): the proxy's pings find it out and its
+    upstream poll ends after about 1.5 keepalive periods, not at the poll's 70 s deadline."""
+    proxy = ProxyServer(
+        policy=Policy.from_dict(env.policy_data),
+        routes=env.routes,
+        upstream=Upstream(address=env.dev.address, connections=1),
+        peer_keepalive_seconds=1.0,
+    )
+    await proxy.start()
+    relay = _Relay(proxy.address)
+    ch = grpc.aio.insecure_channel(await relay.start())
+    tq = f"pc-{uuid.uuid4().hex[:8]}"
+
+    def in_flight() -> float:
+        v = proxy.metrics.registry.get_sample_value(
+            "paved_proxy_long_polls_in_flight", {"method": WORKFLOW.method}
+        )
+        return v or 0.0
+
+    try:
+        call = ch.unary_unary(WORKFLOW.path)(
+            WORKFLOW.poll_request(env.alpha, tq, "vanishing"),
+            metadata=[("authorization", f"Bearer {env.keys['worker']}")],
+            timeout=70,
+        )
+        deadline = time.monotonic() + 10
+        while in_flight() < 1:
+            assert time.monotonic() < deadline, "the poll never reached the proxy"
+            await asyncio.sleep(0.05)
+        relay.frozen.set()
+        t0 = time.monotonic()
+        while in_flight() > 0:
+            assert time.monotonic() - t0 < 10, "the proxy kept the vanished caller's poll"
+            await asyncio.sleep(0.05)
+        print(f"vanished caller: upstream poll ended after {time.monotonic() - t0:.2f}s")
+        call.cancel()
+    finally:
+        await relay.close()
+        await ch.close()
+        await proxy.stop()

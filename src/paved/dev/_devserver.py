@@ -27,6 +27,12 @@ FAST_DYNAMIC_CONFIG = {
     "matching.numTaskqueueWritePartitions": "1",
     # Namespaces registered at run time (tests, the operator) become usable in ~1s, not 10s.
     "system.namespaceCacheRefreshInterval": '"1s"',
+    # A worker that shuts down calls ShutdownWorker, and Temporal completes its polls
+    # (empty) itself; the SDK (Core) then leaves its polls to end that way instead of
+    # cancelling them, so no task is matched to a poll in the instant it is cancelled.
+    # Off by default in Temporal 1.32; the namespace advertises it
+    # (capabilities.worker_poll_complete_on_shutdown) when on. See docs/proxy.md.
+    "frontend.enableCancelWorkerPollsOnShutdown": "true",
 }
 # `paved dev` only: a workflow task that failed (a type not registered yet, a bug
 # being fixed) is retried within seconds of the fix, not up to 10 minutes later.

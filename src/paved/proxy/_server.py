@@ -80,9 +80,14 @@ class ProxyServer:
         clusters: Mapping[str, ClusterConfig] | None = None,
         routes_source: Callable[[], tuple[Routes, Mapping[str, ClusterConfig]]] | None = None,
         routes_files: Sequence[Path] = (),
+        peer_keepalive_seconds: float = 20.0,
     ) -> None:
         """``routes_source`` loads the routes (and the clusters, to notice a change that
-        needs a restart) again when one of ``routes_files`` changes."""
+        needs a restart) again when one of ``routes_files`` changes.
+
+        ``peer_keepalive_seconds``: how often the proxy pings a caller's connection; one
+        that does not answer within half that is closed and its calls cancelled (a worker
+        whose host died or whose network went away, with no FIN: see ``_polls.py``)."""
         if isinstance(policy, Policy):
             self._policy_path: Path | None = None
         else:
@@ -103,6 +108,7 @@ class ProxyServer:
         self.max_request_bytes = max_request_bytes
         self.metrics_port = metrics_port
         self.policy_reload_seconds = policy_reload_seconds
+        self.peer_keepalive_seconds = peer_keepalive_seconds
         self.metrics = observe.Metrics()
         self.methods = methods.all_methods()
         self.pipeline = Pipeline(
@@ -160,6 +166,14 @@ class ProxyServer:
                 ("grpc.so_reuseport", 0),
                 ("grpc.keepalive_permit_without_calls", 1),
                 ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+                # A caller that vanished without closing its connection (host down,
+                # network cut) would keep its upstream polls open for up to 70 s, and
+                # Temporal would hand them tasks; pings find it out sooner.
+                ("grpc.keepalive_time_ms", int(self.peer_keepalive_seconds * 1000)),
+                ("grpc.keepalive_timeout_ms", int(self.peer_keepalive_seconds * 500)),
+                # grpc-core 1.85 waits `ping_timeout_ms` (default 60 s) for the ack
+                ("grpc.http2.ping_timeout_ms", int(self.peer_keepalive_seconds * 500)),
+                ("grpc.http2.max_pings_without_data", 0),  # a long poll sends no data
             ]
         )
         self._server.add_generic_rpc_handlers((_Handler(self),))

@@ -329,6 +329,20 @@ async def test_a_task_that_arrives_as_its_caller_leaves_is_given_back(
     assert waited < PROMPTLY
     assert task.attempt == 2  # the first attempt was the one given back
     assert counter("paved_proxy_undelivered_tasks_total", labels) == given_back + 1
+    # Temporal records why the attempt ended (a workflow task: in the history)
+    handle = q.client.get_workflow_handle(f"wf-{q.tq}")
+    if kind is WORKFLOW:
+        failed = [
+            e.workflow_task_failed_event_attributes.failure.message
+            async for e in handle.fetch_history_events()
+            if e.HasField("workflow_task_failed_event_attributes")
+        ]
+    else:
+        failed = [
+            a.last_failure.message
+            for a in (await handle.describe()).raw_description.pending_activities
+        ]
+    assert len(failed) == 1 and "PAVED-PROXY-UNDELIVERED" in failed[0]
     lines = [r.getMessage() for r in caplog.records if "PAVED-PROXY-UNDELIVERED" in r.getMessage()]
     assert lines and "given back" in lines[0] and f"wf-{q.tq}" in lines[0]
     print(f"{kind.name}: given back, the next caller had attempt 2 in {waited:.3f}s")
@@ -366,7 +380,16 @@ async def test_shutdown_worker_through_the_proxy_ends_the_workers_polls(
     )
     answer = WORKFLOW.answer(await asyncio.wait_for(call, 5))
     assert not answer.task_token
-    print(f"ShutdownWorker: the open poll answered (empty) in {time.monotonic() - t0:.3f}s")
+    ended = time.monotonic() - t0
+    # a poll the leaving worker sends after that (Core can re-poll while it stops) gets
+    # an empty answer, never a task it would drop
+    await q.schedule()
+    t1 = time.monotonic()
+    late = await q.proxy_ch.unary_unary(WORKFLOW.path)(req, metadata=q.auth, timeout=10)
+    assert not WORKFLOW.answer(late).task_token and time.monotonic() - t1 < 2
+    task, waited = await q.fresh_poll()
+    assert waited < PROMPTLY and task.attempt == 1
+    print(f"ShutdownWorker: the open poll answered (empty) in {ended:.3f}s")
 
 
 async def test_an_sdk_worker_shutting_down_through_the_proxy_leaves_no_poll_behind(

@@ -131,9 +131,9 @@ class CrashWatch:
     def _track(self, r: ReplicaStatus) -> _Track:
         t = self._tracks.get(r.name)
         if t is None:
-            # Only this session's output counts: start after what the log already holds.
-            size = r.log_path.stat().st_size if r.log_path.exists() else 0
-            t = self._tracks[r.name] = _Track(offset=size if r.restarts == 0 else 0)
+            # Only this session's output counts: from where the replica's run began (not
+            # the log's size now, which would skip what a run about to crash has printed).
+            t = self._tracks[r.name] = _Track(offset=r.log_offset)
         return t
 
     def check(self) -> bool:

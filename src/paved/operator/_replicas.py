@@ -148,6 +148,7 @@ class ReplicaStatus:
     health_url: str | None
     log_path: Path
     forked: bool = False  # started by the zygote (else a plain process)
+    log_offset: int = 0  # where the output of its current (or last) run starts in log_path
 
 
 @dataclass
@@ -183,6 +184,7 @@ class _Replica:
             health_url=self.health_url,
             log_path=self.log_path,
             forked=isinstance(self.proc, ForkedProcess),
+            log_offset=self.log_offset,
         )
 
 

@@ -2,15 +2,47 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 from paved._errors import RuntimeSetupError
 
+_PICK = random.SystemRandom()  # not the `random` state a forked worker shares with its zygote
+_BELOW_EPHEMERAL = 12_000  # how many ports under the ephemeral range free_port picks from
+
+
+def ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range for ``bind(0)`` and outgoing connections' local ports."""
+    try:
+        lo, hi = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(lo), int(hi)
+    except (OSError, ValueError):
+        return 49152, 65535  # macOS and the IANA range
+
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    """A port nothing listens on now, for a process started next to listen on.
+
+    Picked below the kernel's ephemeral range. A ``bind(0)`` port is in that range,
+    and until the child binds it any outgoing connection on the machine can get it
+    as its local port; the child then exits with "address already in use" (a
+    ``paved dev`` start-up that fails now and then on a busy machine). Ports below
+    the range are only ever taken by explicit binds.
+    """
+    lo, _ = ephemeral_ports()
+    first = max(1024, lo - _BELOW_EPHEMERAL)
+    for _ in range(100):
+        port = _PICK.randrange(first, lo)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # a crowded range
         s.bind((host, 0))
         return int(s.getsockname()[1])
 

@@ -75,7 +75,9 @@ ENVIRONMENT = "bench"
 LOGICAL = "imagegen"
 PHYSICAL = f"{LOGICAL}-{ENVIRONMENT}-local"
 PAVED_SIDES = tuple(
-    f"{path}{variant}" for path in ("proxy", "direct") for variant in ("", "-nogate", "-before")
+    f"{path}{variant}"
+    for path in ("proxy", "direct")
+    for variant in ("", "-nogate", "-before", "-fixed")
 )
 
 
@@ -118,6 +120,7 @@ class Processes(ProjectProcesses):
     api_key: str | None = None
     frontend_port: int = field(default_factory=free_port)
     intake: bool = True
+    fixed_prefetch: bool = False  # the GPU worker's slots as paved gen wrote them (no adapting)
 
     @property
     def blob_dir(self) -> Path:
@@ -130,6 +133,7 @@ class Processes(ProjectProcesses):
             IMAGEGEN_BLOB_DIR=str(self.blob_dir),
             PAVED_LOG_LEVEL="WARNING",
             IMAGEGEN_INTAKE="on" if self.intake else "off",
+            PAVED_CAPACITY_PREFETCH="fixed" if self.fixed_prefetch else "adaptive",
         )
         if self.proxy is not None:
             # As under `paved dev`: the proxy maps the logical namespace and alone encrypts.
@@ -499,6 +503,7 @@ class Bench:
                     )
                 # -before: the front end starts each workflow before answering (no intake)
                 extra["intake"] = not name.endswith("-before")
+                extra["fixed_prefetch"] = name.endswith("-fixed")
                 procs = Processes(
                     **extra,
                     address=self.address,
@@ -744,7 +749,8 @@ def main() -> None:
         default="proxy",
         help="comma list of proxy, direct, sync, dbos-sqlite, dbos-pg; X-nogate: the GPU "
         "worker with 8 slots and no declared capacity; X-before: also no local activities "
-        "and no front-end intake (the example before issue 10)",
+        "and no front-end intake (the example before issue 10); X-fixed: the GPU worker's "
+        "prefetch fixed at what paved gen wrote (PAVED_CAPACITY_PREFETCH=fixed), not adaptive",
     )
     ap.add_argument("--direct", action="store_true", help="add the direct side (no proxy)")
     ap.add_argument("--capacity", type=int, default=8)

@@ -44,6 +44,7 @@ if _typing.TYPE_CHECKING:
         WorkerSpec,
         WorkerTuning,
         WorkflowsFile,
+        capacity_prefetch_ceiling,
         retention_days,
     )
     from paved.specs._project import SPEC_FILES, Project, Specs
@@ -88,6 +89,7 @@ __all__ = [
     "WorkerTuning",
     "WorkersFile",
     "WorkflowsFile",
+    "capacity_prefetch_ceiling",
     "cluster_for",
     "dump",
     "line_of",

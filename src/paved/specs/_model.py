@@ -119,6 +119,15 @@ def capacity_slots(capacity: int) -> int:
     return capacity + capacity_prefetch(capacity)
 
 
+def capacity_prefetch_ceiling(gate: int) -> int:
+    """The most tasks a replica may hold ready behind its gate when dispatch is slow.
+
+    The managed worker grows its prefetch from ``capacity_prefetch`` towards this
+    bound by Little's law (rate x measured dispatch latency, ``paved.worker._prefetch``):
+    three gates' worth, at most 64, so one replica never hoards a fleet's backlog."""
+    return min(64, max(capacity_prefetch(gate), 3 * gate))
+
+
 class WorkerConfig(_Strict):
     """Optional per-worker overrides in ``paved.yaml``."""
 

@@ -14,7 +14,10 @@ loopback exporter, plus Paved's derived gauges:
   with a rate-limit marker (``_refusals.py``): the dependency refuses;
 - ``paved_capacity_permits|running|waiting{store}`` and, for a shared store,
   ``paved_capacity_store_errors_total`` / ``paved_capacity_leases_lost_total``: the
-  declared capacity's gate (``_capacity.py``).
+  declared capacity's gate (``_capacity.py``);
+- ``paved_capacity_{prefetch,slots_held,slots_used,rate_per_second,dispatch_latency_seconds}``
+  for a worker with a declared capacity: its adaptive prefetch and what it follows
+  (``_prefetch.py``).
 
 Called by :func:`paved.worker._runtime.run`.
 """
@@ -34,16 +37,25 @@ SLOTS_USED = "temporal_worker_task_slots_used"
 SLOTS_AVAILABLE = "temporal_worker_task_slots_available"
 
 
-def derived_metrics(core_text: str, worker_name: str) -> str:
-    """Compute Paved's slot-utilisation gauges from the Core SDK's exposition text."""
+def derived_metrics(
+    core_text: str, worker_name: str, available: dict[tuple[str, str], float] | None = None
+) -> str:
+    """Compute Paved's slot-utilisation gauges from the Core SDK's exposition text.
+
+    ``available`` fills in free slots the Core SDK does not report: it has no count
+    for a custom slot supplier (the adaptive slots of a worker with a declared
+    capacity, ``_prefetch.py``), keyed by (task queue, worker type)."""
     used: dict[tuple[str, str], float] = {}
-    avail: dict[tuple[str, str], float] = {}
+    avail: dict[tuple[str, str], float] = dict(available or {})
     for fam in text_string_to_metric_families(core_text):
         if fam.name not in (SLOTS_USED, SLOTS_AVAILABLE):
             continue
         for s in fam.samples:
             key = (s.labels.get("task_queue", ""), s.labels.get("worker_type", ""))
-            (used if fam.name == SLOTS_USED else avail)[key] = s.value
+            if fam.name == SLOTS_USED:
+                used[key] = s.value
+            else:
+                avail.setdefault(key, s.value)
     lines = [
         "# HELP paved_worker_slot_utilization Fraction of task slots in use (autoscaling signal).",
         "# TYPE paved_worker_slot_utilization gauge",
@@ -91,8 +103,15 @@ async def serve(
             f'paved_worker_up{{worker="{name}",task_queue="{w.task_queue}"}} {int(w.is_running)}'
             for w in workers
         ]
+        capacity_slots = getattr(boot, "capacity_slots", {})
+        free = {
+            (q, "ActivityWorker"): float(max(0, slots.limit - slots.stats()["slots_used"]))
+            for q, slots in capacity_slots.items()
+        }
         text = (
-            core + ("\n" if core and not core.endswith("\n") else "") + derived_metrics(core, name)
+            core
+            + ("\n" if core and not core.endswith("\n") else "")
+            + derived_metrics(core, name, free)
         )
         text += "\n".join(up) + "\n"
         text += (
@@ -111,6 +130,8 @@ async def serve(
         gate = getattr(boot, "gate", None)
         if gate is not None:
             text += gate.exposition(name)
+        for queue, slots in capacity_slots.items():
+            text += slots.exposition(name, queue)
         return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
     async def close_session(_: web.Application) -> None:

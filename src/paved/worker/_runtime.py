@@ -28,14 +28,19 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import PollerBehaviorAutoscaling, Worker
+from temporalio.worker import (
+    FixedSizeSlotSupplier,
+    PollerBehaviorAutoscaling,
+    Worker,
+    WorkerTuner,
+)
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from paved import sdk, specs
 from paved._errors import ProjectError
 from paved._net import free_port
 from paved._proc import stop_on_signals
-from paved.worker import _capacity, _permits
+from paved.worker import _capacity, _permits, _prefetch
 from paved.worker._refusals import RefusalCounter
 
 log = logging.getLogger("paved.worker")
@@ -62,6 +67,8 @@ class Bootstrap:
     # spec alone by build_workers); the gate itself once build_workers made it
     capacity: _capacity.GatePlan | None = None
     gate: _capacity.CapacityGate | _capacity.SharedCapacityGate | None = None
+    # queue -> adaptive activity slots of a worker with a declared capacity (/metrics)
+    capacity_slots: dict[str, _prefetch.PrefetchSlots] = field(default_factory=dict)
 
 
 def build_id(project: specs.Project) -> str:
@@ -245,10 +252,12 @@ def build_workers(client: Client, boot: Bootstrap, *, identity: str | None = Non
             "activity_task_poller_behavior": poller,
             "interceptors": [sdk.CallSiteInterceptor(boot.build_id), boot.refusals],
         }
-        if gate is not None and acts:
-            kwargs["interceptors"].append(gate)
         if local:
             kwargs["max_concurrent_local_activities"] = tuning.max_concurrent_activities
+        if gate is not None and acts:
+            kwargs["interceptors"].append(gate)
+            # the activity slots follow rate x dispatch latency (_prefetch.py)
+            kwargs["tuner"], boot.capacity_slots[q.name] = capacity_tuner(kwargs, gate.permits)
             if not acts:
                 # A workflow queue: its local activities run inside workflow tasks; it
                 # polls no activity tasks.
@@ -266,6 +275,35 @@ def build_workers(client: Client, boot: Bootstrap, *, identity: str | None = Non
             )
         workers.append(Worker(client, **kwargs))
     return workers
+
+
+def capacity_tuner(
+    kwargs: dict[str, Any], permits: int
+) -> tuple[WorkerTuner, _prefetch.PrefetchSlots]:
+    """Replace the fixed slot counts in ``kwargs`` by a tuner with adaptive activity slots.
+
+    The floor is what ``paved gen`` wrote (``max_concurrent_activities`` = gate +
+    ``specs.capacity_prefetch``); the ceiling is ``specs.capacity_prefetch_ceiling``,
+    or the floor itself with ``PAVED_CAPACITY_PREFETCH=fixed`` (the slots as written)."""
+    slots = kwargs.pop("max_concurrent_activities")
+    floor = max(0, slots - permits)
+    mode = os.environ.get("PAVED_CAPACITY_PREFETCH", "adaptive")
+    if mode not in ("adaptive", "fixed"):
+        raise ProjectError(
+            f"PAVED_CAPACITY_PREFETCH={mode!r} is not a prefetch mode",
+            fix="set it to 'adaptive' (the default) or 'fixed', or unset it",
+        )
+    ceiling = floor if mode == "fixed" else max(floor, specs.capacity_prefetch_ceiling(permits))
+    supplier = _prefetch.PrefetchSlots(permits, floor, ceiling)
+    tuner = WorkerTuner.create_composite(
+        workflow_supplier=FixedSizeSlotSupplier(kwargs.pop("max_concurrent_workflow_tasks")),
+        activity_supplier=supplier,
+        local_activity_supplier=FixedSizeSlotSupplier(
+            kwargs.pop("max_concurrent_local_activities", 100)
+        ),
+        nexus_supplier=FixedSizeSlotSupplier(100),
+    )
+    return tuner, supplier
 
 
 def capacity_plan(

@@ -1,0 +1,201 @@
+"""Activity slots of a worker with a declared capacity: a prefetch sized by Little's law.
+
+A worker with ``capacity:`` runs at most ``gate`` activity bodies at once
+(``_capacity.py``); its activity *slots* (what temporalio lets it hold: tasks
+running, tasks waiting at the gate, and polls in flight) are ``gate + prefetch``.
+The prefetch is what keeps the dependency busy: when a body finishes, the next
+task must already be in the process. A fixed prefetch covers a fixed dispatch
+latency; measured (``bench/bench_burst.py``), a busy server answers polls in a
+few hundred milliseconds normally but in one to two seconds during a burst's
+first seconds, while the burst's starts and first workflow tasks saturate it, and
+a prefetch of ``gate / 2`` then leaves GPU slots idle (in flight 4.7-6.3 of 8
+during the first 20 s of a 1,000-request burst).
+
+So the slots follow Little's law on the dispatch pipe: tasks in transit = rate x
+latency. ``PrefetchSlots`` (a temporalio ``CustomSlotSupplier``) measures both:
+
+- **rate**: tasks finished per second over the last ``WINDOW_S`` seconds;
+- **latency**: from a slot's reservation (just before the worker polls with it)
+  to the task arriving on it, the median of the last ``SAMPLES`` polls that were
+  issued while the worker had work in hand (a poll issued by an idle worker
+  measures how long no work came, not dispatch), each capped at ``MAX_LATENCY_S``;
+
+and allows ``prefetch = ceil(rate x latency x HEADROOM)``, never below the
+declared floor (``specs.capacity_prefetch``, what ``paved gen`` writes) and never
+above ``ceiling``, so one replica cannot hoard a fleet's backlog. Idle, the rate
+falls to zero and the prefetch returns to the floor.
+
+The supplier's methods are called by the Core SDK: ``reserve_slot`` on the
+worker's event loop, the others possibly from Core's threads, so counters sit
+behind a lock and waiters are woken with ``call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import statistics
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from temporalio.worker import (
+    CustomSlotSupplier,
+    SlotMarkUsedContext,
+    SlotPermit,
+    SlotReleaseContext,
+    SlotReserveContext,
+)
+
+WINDOW_S = 5.0
+SAMPLES = 32
+MAX_LATENCY_S = 5.0
+HEADROOM = 1.25
+
+
+def prefetch_for(rate: float, latency: float, floor: int, ceiling: int) -> int:
+    """Tasks to hold in transit: ``rate`` per second x ``latency`` seconds, with headroom."""
+    want = math.ceil(rate * latency * HEADROOM) if rate > 0 and latency > 0 else 0
+    return max(floor, min(ceiling, want))
+
+
+@dataclass(eq=False)
+class _Permit(SlotPermit):
+    reserved_at: float
+    busy_at_reserve: bool
+    used_at: float | None = field(default=None)
+
+
+class PrefetchSlots(CustomSlotSupplier):
+    """Activity slots ``gate + prefetch``, the prefetch following rate x dispatch latency."""
+
+    def __init__(
+        self,
+        gate: int,
+        floor: int,
+        ceiling: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.gate = gate
+        self.floor = floor
+        self.ceiling = max(floor, ceiling)
+        self.prefetch = floor
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._held = 0  # reserved slots: polling, waiting at the gate or running
+        self._used = 0  # slots holding a task
+        self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
+        self._latencies: deque[float] = deque(maxlen=SAMPLES)
+        self._done: deque[float] = deque()
+        self.peak_held = 0
+
+    @property
+    def limit(self) -> int:
+        return self.gate + self.prefetch
+
+    @property
+    def held(self) -> int:
+        return self._held
+
+    def stats(self) -> dict[str, float]:
+        """What ``/metrics`` shows: the adaptive prefetch and what it was computed from."""
+        with self._lock:
+            self._adapt(self._clock())
+            return {
+                "prefetch": self.prefetch,
+                "slots_held": self._held,
+                "slots_used": self._used,
+                "rate_per_second": len(self._done) / WINDOW_S,
+                "dispatch_latency_seconds": (
+                    statistics.median(self._latencies) if self._latencies else 0.0
+                ),
+            }
+
+    def exposition(self, worker: str, task_queue: str) -> str:
+        """Prometheus text for ``paved_capacity_*`` gauges of this queue."""
+        labels = f'worker="{worker}",task_queue="{task_queue}"'
+        lines = []
+        for key, value in self.stats().items():
+            metric = f"paved_capacity_{key}"
+            lines.append(f"# TYPE {metric} gauge")
+            lines.append(f"{metric}{{{labels}}} {value:g}")
+        return "\n".join(lines) + "\n"
+
+    # ----- temporalio's CustomSlotSupplier ----------------------------------------------
+
+    async def reserve_slot(self, ctx: SlotReserveContext) -> SlotPermit:
+        loop = asyncio.get_running_loop()
+        while True:
+            with self._lock:
+                permit = self._take()
+                if permit is not None:
+                    return permit
+                fut: asyncio.Future[None] = loop.create_future()
+                self._waiters.append((loop, fut))
+            try:
+                await fut
+            except asyncio.CancelledError:
+                with self._lock:
+                    if (loop, fut) in self._waiters:
+                        self._waiters.remove((loop, fut))
+                    else:  # woken for a free slot it will not take: pass the wake on
+                        self._wake()
+                raise
+
+    def try_reserve_slot(self, ctx: SlotReserveContext) -> SlotPermit | None:
+        with self._lock:
+            return self._take()
+
+    def mark_slot_used(self, ctx: SlotMarkUsedContext) -> None:
+        permit = ctx.permit
+        now = self._clock()
+        with self._lock:
+            self._used += 1
+            if isinstance(permit, _Permit):
+                permit.used_at = now
+                if permit.busy_at_reserve:
+                    self._latencies.append(min(MAX_LATENCY_S, now - permit.reserved_at))
+            self._adapt(now)
+            self._wake()  # a grown prefetch lets waiting pollers go
+
+    def release_slot(self, ctx: SlotReleaseContext) -> None:
+        permit = ctx.permit
+        now = self._clock()
+        with self._lock:
+            self._held -= 1
+            if isinstance(permit, _Permit) and permit.used_at is not None:
+                self._used -= 1
+                self._done.append(now)
+            self._adapt(now)
+            self._wake()
+
+    # ----- inside the lock --------------------------------------------------------------
+
+    def _take(self) -> _Permit | None:
+        if self._held >= self.limit:
+            return None
+        self._held += 1
+        self.peak_held = max(self.peak_held, self._held)
+        return _Permit(reserved_at=self._clock(), busy_at_reserve=self._used > 0)
+
+    def _adapt(self, now: float) -> None:
+        while self._done and self._done[0] < now - WINDOW_S:
+            self._done.popleft()
+        rate = len(self._done) / WINDOW_S
+        latency = statistics.median(self._latencies) if self._latencies else 0.0
+        self.prefetch = prefetch_for(rate, latency, self.floor, self.ceiling)
+
+    def _wake(self) -> None:
+        free = self.limit - self._held
+        while free > 0 and self._waiters:
+            loop, fut = self._waiters.popleft()
+            loop.call_soon_threadsafe(_resolve, fut)
+            free -= 1
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)

@@ -51,7 +51,36 @@ def test_group_help_imports_no_temporalio(command: str) -> None:
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
 
 
-def test_status_reads_specs_without_temporalio() -> None:
+def test_status_reads_specs_without_pydantic() -> None:
     loaded = _loaded("status", "--project", str(ROOT / "examples" / "imagegen"))
-    assert "pydantic" in loaded  # it did read the specs
-    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+    assert "yaml" in loaded  # it did read the specs, as plain YAML
+    assert not loaded & {*HEAVY, "pydantic"}, sorted(loaded & {*HEAVY, "pydantic"})
+
+
+@pytest.mark.parametrize("example", ["imagegen", "research-agent"])
+def test_status_plain_read_shows_what_the_models_show(example: str) -> None:
+    from paved import specs
+    from paved.dev._status import PLAIN_VERSION, Declared, read_declared
+
+    assert PLAIN_VERSION == specs.SPEC_VERSION
+    root = ROOT / "examples" / example
+    assert read_declared(root) == Declared.of(specs.Project.load(root))
+
+
+def test_status_on_a_malformed_spec_gives_the_models_error(tmp_path: Path) -> None:
+    """The plain read does not guess: a spec it cannot read goes through the models,
+    whose error names the file and the fix."""
+    import shutil
+
+    root = tmp_path / "imagegen"
+    shutil.copytree(ROOT / "examples" / "imagegen", root, ignore=shutil.ignore_patterns(".paved"))
+    workers = root / "specs" / "workers.yaml"
+    workers.write_text(workers.read_text().replace("replicas: 1", "replicas: many", 1))
+    r = subprocess.run(
+        [sys.executable, "-m", "paved.cli", "status", "--project", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode != 0
+    assert "workers.yaml" in r.stderr and "replicas" in r.stderr, r.stderr

@@ -185,9 +185,9 @@ def status(project_dir: str | None) -> None:
     Reads specs/ and, if `paved dev` is running for this project, checks that
     each process it started is alive and each worker answers /healthz.
     """
-    from paved.dev import status_lines
+    from paved.dev import status_at
 
-    for line in status_lines(_project(project_dir)):
+    for line in status_at(project_dir):
         click.echo(line)
 
 

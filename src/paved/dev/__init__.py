@@ -21,7 +21,7 @@ if _typing.TYPE_CHECKING:
     from paved.dev._platform import Platform
     from paved.dev._run import RunOutcome, RunRequest, run_workflow
     from paved.dev._settings import DevOptions, DevSettings
-    from paved.dev._status import status_lines
+    from paved.dev._status import status_at, status_lines
 
 __all__ = [
     "DEV_PRINCIPAL",
@@ -39,6 +39,7 @@ __all__ = [
     "port_in_use",
     "run_workflow",
     "search_attributes",
+    "status_at",
     "status_lines",
     "temporal_binary",
     "wait_for_port",

@@ -294,6 +294,10 @@ async def history_analysis(client: Client, ids: list[str]) -> dict[str, Any]:
     to_render: list[float] = []  # workflow started -> render scheduled (first workflow task)
     after_render: list[float] = []  # render completed -> workflow closed (last workflow task)
     render_queue = "imagegen-gpu-activities"
+    # absolute times: workflow started, render scheduled, render dispatched (first attempts)
+    t_wf: list[float] = []
+    t_sched: list[float] = []
+    t_disp: list[float] = []
 
     async def one(wid: str) -> None:
         async with sem:
@@ -305,6 +309,7 @@ async def history_analysis(client: Client, ids: list[str]) -> dict[str, Any]:
         )
         scheduled: dict[int, float] = {}
         t_start = evs[0].event_time.ToDatetime().timestamp()
+        t_wf.append(t_start)
         t_done = 0.0
         for e in evs:
             t = e.event_time.ToDatetime().timestamp()
@@ -317,6 +322,7 @@ async def history_analysis(client: Client, ids: list[str]) -> dict[str, Any]:
                 if a.task_queue.name == render_queue:
                     if not scheduled:
                         to_render.append(t - t_start)
+                        t_sched.append(t)
                     scheduled[e.event_id] = t
             elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
                 a2 = e.activity_task_started_event_attributes
@@ -324,9 +330,24 @@ async def history_analysis(client: Client, ids: list[str]) -> dict[str, Any]:
                     s2s.append(
                         e.event_time.ToDatetime().timestamp() - scheduled[a2.scheduled_event_id]
                     )
+                    t_disp.append(e.event_time.ToDatetime().timestamp())
 
     await asyncio.gather(*(one(w) for w in ids))
+    t0 = min(t_wf, default=0.0)
+
+    def cumulative(ts: list[float]) -> list[int]:
+        """How many happened by each 5 s mark after the first workflow started."""
+        ts = sorted(ts)
+        end = max(t_disp + t_sched + t_wf, default=t0)
+        return [sum(1 for t in ts if t <= t0 + k) for k in range(5, int(end - t0) + 10, 5)]
+
     return {
+        # the burst's pipe per 5 s: workflows started, first renders scheduled (their first
+        # workflow task done) and dispatched to the GPU worker; scheduled - dispatched is
+        # the render backlog at that moment
+        "started_by_5s": cumulative(t_wf),
+        "render_scheduled_by_5s": cumulative(t_sched),
+        "render_dispatched_by_5s": cumulative(t_disp),
         "events_per_request": statistics.fmean(events) if events else None,
         "workflow_tasks_per_request": statistics.fmean(wfts) if wfts else None,
         "render_schedule_to_start_p50_s": pct(s2s, 50),

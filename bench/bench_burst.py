@@ -149,9 +149,12 @@ class Processes(ProjectProcesses):
             env["PAVED_NAMESPACE"] = PHYSICAL  # an environment the specs do not declare
         return env
 
+    gpu_http_port: int = field(default_factory=free_port)
+
     def start(self) -> None:
-        for w in ("imagegen-worker", "imagegen-gpu"):
-            self.start_worker(w, log_level="ERROR")
+        self.start_worker("imagegen-worker", log_level="ERROR")
+        # the GPU worker serves /metrics: the sampler reads its slots and pollers
+        self.start_worker("imagegen-gpu", log_level="ERROR", http_port=self.gpu_http_port)
         fe = self.spawn(
             "frontend",
             [sys.executable, "-m", "imagegen.frontend", "--port", str(self.frontend_port)],
@@ -360,6 +363,53 @@ async def history_analysis(client: Client, ids: list[str]) -> dict[str, Any]:
     }
 
 
+# The GPU worker's gauges sampled every second during a burst: its adaptive prefetch
+# (paved_capacity_*, paved.worker._prefetch) and Core's activity pollers.
+GPU_GAUGES = {
+    "paved_capacity_prefetch": "prefetch",
+    "paved_capacity_slots_held": "held",
+    "paved_capacity_waiting": "at_gate",
+    "paved_capacity_dispatch_latency_seconds": "latency_s",
+    "temporal_num_pollers": "pollers",
+}
+SAMPLES_OF: dict[str, list[dict[str, float]]] = {}
+
+
+async def sample_gpu_worker(http: aiohttp.ClientSession, url: str) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = SAMPLES_OF.setdefault(url, [])
+    t0 = time.monotonic()
+    while True:
+        try:
+            async with http.get(url) as resp:
+                text = await resp.text()
+            row = {"t": time.monotonic() - t0}
+            for fam in text_string_to_metric_families(text):
+                for sm in fam.samples:
+                    key = GPU_GAUGES.get(sm.name)
+                    if key == "pollers" and sm.labels.get("poller_type") != "activity_task":
+                        continue
+                    if key:
+                        row[key] = row.get(key, 0.0) + sm.value
+            out.append(row)
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(1.0)
+
+
+def by_5s(rows: list[dict[str, float]]) -> dict[str, list[float]]:
+    """Mean of each sampled gauge per 5 s window."""
+    out: dict[str, list[float]] = {}
+    for key in GPU_GAUGES.values():
+        windows: dict[int, list[float]] = {}
+        for row in rows:
+            if key in row:
+                windows.setdefault(int(row["t"] // 5), []).append(row[key])
+        out[key] = [round(statistics.fmean(v), 2) for _, v in sorted(windows.items())]
+    return out
+
+
 async def fetch_json(http: aiohttp.ClientSession, url: str) -> dict[str, Any]:
     async with http.get(url) as r:
         return dict(await r.json())
@@ -510,6 +560,7 @@ class Bench:
         pids = {"temporal server": self.server_pid, "gpu service": self.gpu_pid}
         stack = contextlib.ExitStack()
         runner: Callable[[], Awaitable[dict[str, Any]]]
+        gpu_metrics: str | None = None  # the Paved GPU worker's /metrics
         with stack:
             if name in PAVED_SIDES or name == "sync":
                 proxy_addr = None
@@ -537,6 +588,7 @@ class Bench:
                 procs.start()
                 pids.update({k: p.pid for k, p in procs.procs.items()})
                 frontend = f"http://127.0.0.1:{procs.frontend_port}"
+                gpu_metrics = f"http://127.0.0.1:{procs.gpu_http_port}/metrics"
                 if name == "sync":
 
                     async def runner() -> dict[str, Any]:
@@ -569,8 +621,18 @@ class Bench:
             ]
             meter = CpuMeter(pids)
             meter.start()
+            sampler = (
+                asyncio.create_task(sample_gpu_worker(self.http, gpu_metrics))
+                if gpu_metrics and name != "sync"
+                else None
+            )
             r = await runner()
             cpu = meter.stop()
+            if sampler is not None:
+                sampler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sampler
+                r["gpu_worker_by_5s"] = by_5s(SAMPLES_OF.pop(gpu_metrics, []))
             timeline = await fetch_json(self.http, f"{self.gpu_url}/timeline?since={since}")
         r["load_at_start"] = load
         r["load_at_end"] = [round(x, 2) for x in os.getloadavg()]

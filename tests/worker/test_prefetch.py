@@ -190,3 +190,22 @@ def test_slot_utilization_counts_the_free_adaptive_slots() -> None:
         'paved_worker_slot_utilization{worker="w",task_queue="gpu",worker_type="ActivityWorker"} 0.5'
         in out
     )
+
+
+async def test_a_bursts_first_seconds_read_at_their_real_rate() -> None:
+    """Two seconds into a burst, 18 finishes over 1.5 s are 12/s, not 18 / 5 s:
+    the prefetch must grow when the burst starts, which is when dispatch is slowest."""
+    clock = Clock()
+    slots = PrefetchSlots(gate=8, floor=4, ceiling=24, clock=clock)
+    busy = await slots.reserve_slot(Ctx())  # type: ignore[arg-type]
+    slots.mark_slot_used(Ctx(permit=busy))  # type: ignore[arg-type]
+    polls: list[Any] = []
+    for _ in range(24):  # 12 tasks/s, each arriving 0.5 s (6 steps) after its poll
+        polls.append(await slots.reserve_slot(Ctx()))  # type: ignore[arg-type]
+        if len(polls) > 6:
+            p = polls.pop(0)
+            slots.mark_slot_used(Ctx(permit=p))  # type: ignore[arg-type]
+            slots.release_slot(Ctx(permit=p))  # type: ignore[arg-type]
+        clock.now += 1 / 12
+    assert slots.stats()["rate_per_second"] == pytest.approx(12, rel=0.05)
+    assert slots.prefetch == 8  # 12/s x 0.5 s x 1.25, rounded up (a 5 s window gave 4)

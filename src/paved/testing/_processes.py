@@ -89,13 +89,16 @@ class ProjectProcesses:
         self.procs[name] = proc
         return proc
 
-    def start_worker(self, name: str, *, log_level: str = "WARNING") -> subprocess.Popen[bytes]:
-        """``paved worker run NAME`` of the project (no HTTP port), as process ``name``."""
+    def start_worker(
+        self, name: str, *, log_level: str = "WARNING", http_port: int = -1
+    ) -> subprocess.Popen[bytes]:
+        """``paved worker run NAME`` of the project as process ``name``; with ``http_port``
+        it serves ``/healthz`` and ``/metrics`` there (default -1: no HTTP port)."""
         return self.spawn(
             name,
             [
                 *(str(PAVED), "worker", "run", name, "--project", str(self.project)),
-                *("--http-port", "-1", "--log-level", log_level),
+                *("--http-port", str(http_port), "--log-level", log_level),
             ],
         )
 

@@ -14,7 +14,8 @@ during the first 20 s of a 1,000-request burst).
 So the slots follow Little's law on the dispatch pipe: tasks in transit = rate x
 latency. ``PrefetchSlots`` (a temporalio ``CustomSlotSupplier``) measures both:
 
-- **rate**: tasks finished per second over the last ``WINDOW_S`` seconds;
+- **rate**: tasks finished per second over the last ``WINDOW_S`` seconds (or since
+  the first finish, when work began less than that ago);
 - **latency**: from a slot's reservation (just before the worker polls with it)
   to the task arriving on it, the median of the last ``SAMPLES`` polls that were
   issued while the worker had work in hand (a poll issued by an idle worker
@@ -90,6 +91,7 @@ class PrefetchSlots(CustomSlotSupplier):
         self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
         self._latencies: deque[float] = deque(maxlen=SAMPLES)
         self._done: deque[float] = deque()
+        self._since: float | None = None  # the first finish since the window was last empty
         self.peak_held = 0
 
     @property
@@ -108,7 +110,7 @@ class PrefetchSlots(CustomSlotSupplier):
                 "prefetch": self.prefetch,
                 "slots_held": self._held,
                 "slots_used": self._used,
-                "rate_per_second": len(self._done) / WINDOW_S,
+                "rate_per_second": self._rate(self._clock()),
                 "dispatch_latency_seconds": (
                     statistics.median(self._latencies) if self._latencies else 0.0
                 ),
@@ -181,10 +183,20 @@ class PrefetchSlots(CustomSlotSupplier):
         self.peak_held = max(self.peak_held, self._held)
         return _Permit(reserved_at=self._clock(), busy_at_reserve=self._used > 0)
 
-    def _adapt(self, now: float) -> None:
+    def _rate(self, now: float) -> float:
+        """Tasks finished per second over the last ``WINDOW_S``, or since the work began
+        when that is more recent (a burst's first seconds must not read as slow)."""
         while self._done and self._done[0] < now - WINDOW_S:
             self._done.popleft()
-        rate = len(self._done) / WINDOW_S
+        if not self._done:
+            self._since = None
+            return 0.0
+        if self._since is None:
+            self._since = self._done[0]
+        return len(self._done) / min(WINDOW_S, max(1.0, now - self._since))
+
+    def _adapt(self, now: float) -> None:
+        rate = self._rate(now)
         latency = statistics.median(self._latencies) if self._latencies else 0.0
         self.prefetch = prefetch_for(rate, latency, self.floor, self.ceiling)
 

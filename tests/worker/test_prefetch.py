@@ -209,3 +209,18 @@ async def test_a_bursts_first_seconds_read_at_their_real_rate() -> None:
         clock.now += 1 / 12
     assert slots.stats()["rate_per_second"] == pytest.approx(12, rel=0.05)
     assert slots.prefetch == 8  # 12/s x 0.5 s x 1.25, rounded up (a 5 s window gave 4)
+
+
+async def test_an_earlier_burst_does_not_dilute_the_next_ones_rate() -> None:
+    clock = Clock()
+    slots = PrefetchSlots(gate=8, floor=4, ceiling=24, clock=clock)
+    p = await slots.reserve_slot(Ctx())  # type: ignore[arg-type]
+    slots.mark_slot_used(Ctx(permit=p))  # type: ignore[arg-type]
+    slots.release_slot(Ctx(permit=p))  # type: ignore[arg-type]  # a warm-up task
+    clock.now += 60  # a minute later, a burst: 10 finishes within its first second
+    for _ in range(10):
+        p = await slots.reserve_slot(Ctx())  # type: ignore[arg-type]
+        slots.mark_slot_used(Ctx(permit=p))  # type: ignore[arg-type]
+        slots.release_slot(Ctx(permit=p))  # type: ignore[arg-type]
+        clock.now += 0.1
+    assert slots.stats()["rate_per_second"] == pytest.approx(10)

@@ -91,7 +91,7 @@ class PrefetchSlots(CustomSlotSupplier):
         self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
         self._latencies: deque[float] = deque(maxlen=SAMPLES)
         self._done: deque[float] = deque()
-        self._since: float | None = None  # the first finish since the window was last empty
+        self._since: float | None = None  # the first finish after WINDOW_S without any
         self.peak_held = 0
 
     @property
@@ -170,6 +170,8 @@ class PrefetchSlots(CustomSlotSupplier):
             self._held -= 1
             if isinstance(permit, _Permit) and permit.used_at is not None:
                 self._used -= 1
+                if not self._rate(now):  # nothing finished for WINDOW_S: work begins now
+                    self._since = now
                 self._done.append(now)
             self._adapt(now)
             self._wake()
@@ -188,11 +190,8 @@ class PrefetchSlots(CustomSlotSupplier):
         when that is more recent (a burst's first seconds must not read as slow)."""
         while self._done and self._done[0] < now - WINDOW_S:
             self._done.popleft()
-        if not self._done:
-            self._since = None
+        if not self._done or self._since is None:
             return 0.0
-        if self._since is None:
-            self._since = self._done[0]
         return len(self._done) / min(WINDOW_S, max(1.0, now - self._since))
 
     def _adapt(self, now: float) -> None:

@@ -370,6 +370,7 @@ GPU_GAUGES = {
     "paved_capacity_slots_held": "held",
     "paved_capacity_waiting": "at_gate",
     "paved_capacity_dispatch_latency_seconds": "latency_s",
+    "paved_capacity_report_latency_seconds": "report_s",
     "paved_capacity_rate_per_second": "rate",
     "temporal_num_pollers": "pollers",
 }

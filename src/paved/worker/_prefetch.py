@@ -16,12 +16,18 @@ latency. ``PrefetchSlots`` (a temporalio ``CustomSlotSupplier``) measures both:
 
 - **rate**: tasks finished per second over the last ``WINDOW_S`` seconds (or since
   the first finish, when work began less than that ago);
-- **latency**: from a slot's reservation (just before the worker polls with it)
-  to the task arriving on it, the median of the last ``SAMPLES`` polls that were
-  issued while the worker had work in hand (a poll issued by an idle worker
-  measures how long no work came, not dispatch), each capped at ``MAX_LATENCY_S``;
+- **latency** of the two trips a slot makes besides the work itself:
+  - *dispatch*: from a slot's reservation (just before the worker polls with it)
+    to the task arriving on it, the median of the last ``SAMPLES`` polls that were
+    issued while the worker had work in hand (a poll issued by an idle worker
+    measures how long no work came, not dispatch), each capped at ``MAX_LATENCY_S``;
+  - *report*: the slot is released only once the server has the result, so a
+    busy server holds it after the body ended too: the mean time a task held its
+    slot minus the mean time it spent in the activity (waiting at the gate and
+    running; ``PrefetchSlots`` is also the outermost activity interceptor, to time
+    that), over the last ``SAMPLES`` tasks;
 
-and allows ``prefetch = ceil(rate x latency x HEADROOM)``, never below the
+and allows ``prefetch = ceil(rate x (dispatch + report) x HEADROOM)``, never below the
 declared floor (``specs.capacity_prefetch``, what ``paved gen`` writes) and never
 above ``ceiling``, so one replica cannot hoard a fleet's backlog. Idle, the rate
 falls to zero and the prefetch returns to the floor.
@@ -41,9 +47,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from temporalio.worker import (
+    ActivityInboundInterceptor,
     CustomSlotSupplier,
+    ExecuteActivityInput,
+    Interceptor,
     SlotMarkUsedContext,
     SlotPermit,
     SlotReleaseContext,
@@ -69,8 +79,11 @@ class _Permit(SlotPermit):
     used_at: float | None = field(default=None)
 
 
-class PrefetchSlots(CustomSlotSupplier):
-    """Activity slots ``gate + prefetch``, the prefetch following rate x dispatch latency."""
+class PrefetchSlots(CustomSlotSupplier, Interceptor):
+    """Activity slots ``gate + prefetch``, the prefetch following rate x transit latency.
+
+    Also an activity interceptor: put it before the gate, it times each task's stay in
+    the activity (gate wait + body), which the report latency is measured against."""
 
     def __init__(
         self,
@@ -90,6 +103,8 @@ class PrefetchSlots(CustomSlotSupplier):
         self._used = 0  # slots holding a task
         self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
         self._latencies: deque[float] = deque(maxlen=SAMPLES)
+        self._held_for: deque[float] = deque(maxlen=SAMPLES)  # slot used -> released
+        self._inside: deque[float] = deque(maxlen=SAMPLES)  # in the activity (gate + body)
         self._done: deque[float] = deque()
         self._since: float | None = None  # the first finish after WINDOW_S without any
         self.peak_held = 0
@@ -111,9 +126,8 @@ class PrefetchSlots(CustomSlotSupplier):
                 "slots_held": self._held,
                 "slots_used": self._used,
                 "rate_per_second": self._rate(self._clock()),
-                "dispatch_latency_seconds": (
-                    statistics.median(self._latencies) if self._latencies else 0.0
-                ),
+                "dispatch_latency_seconds": self._dispatch(),
+                "report_latency_seconds": self._report(),
             }
 
     def exposition(self, worker: str, task_queue: str) -> str:
@@ -170,6 +184,7 @@ class PrefetchSlots(CustomSlotSupplier):
             self._held -= 1
             if isinstance(permit, _Permit) and permit.used_at is not None:
                 self._used -= 1
+                self._held_for.append(now - permit.used_at)
                 if not self._rate(now):  # nothing finished for WINDOW_S: work begins now
                     self._since = now
                 self._done.append(now)
@@ -194,10 +209,27 @@ class PrefetchSlots(CustomSlotSupplier):
             return 0.0
         return len(self._done) / min(WINDOW_S, max(1.0, now - self._since))
 
+    def _dispatch(self) -> float:
+        return statistics.median(self._latencies) if self._latencies else 0.0
+
+    def _report(self) -> float:
+        if not self._held_for or not self._inside:
+            return 0.0
+        gap = statistics.fmean(self._held_for) - statistics.fmean(self._inside)
+        return min(MAX_LATENCY_S, max(0.0, gap))
+
     def _adapt(self, now: float) -> None:
-        rate = self._rate(now)
-        latency = statistics.median(self._latencies) if self._latencies else 0.0
-        self.prefetch = prefetch_for(rate, latency, self.floor, self.ceiling)
+        latency = self._dispatch() + self._report()
+        self.prefetch = prefetch_for(self._rate(now), latency, self.floor, self.ceiling)
+
+    # ----- the activity interceptor ------------------------------------------------------
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _Timed(next, self)
+
+    def _record_inside(self, seconds: float) -> None:
+        with self._lock:
+            self._inside.append(seconds)
 
     def _wake(self) -> None:
         free = self.limit - self._held
@@ -210,3 +242,16 @@ class PrefetchSlots(CustomSlotSupplier):
 def _resolve(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
+
+
+class _Timed(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, slots: PrefetchSlots) -> None:
+        super().__init__(next)
+        self.slots = slots
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        t0 = self.slots._clock()
+        try:
+            return await self.next.execute_activity(input)
+        finally:
+            self.slots._record_inside(self.slots._clock() - t0)

@@ -694,7 +694,7 @@ async def main() -> None:
             print(f"proxy+enc >= 0.8x direct in every round: {'MET' if met else 'NOT MET'} {enc}")
         out = Path(__file__).resolve().parent / "results"
         out.mkdir(exist_ok=True)
-        (out / "bench_proxy.json").write_text(json.dumps(results, indent=2))
+        (out / "bench_proxy.json").write_text(json.dumps(results, indent=2, default=str))
         print(f"wrote {out / 'bench_proxy.json'}")
     finally:
         for p in procs:

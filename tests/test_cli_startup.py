@@ -57,16 +57,6 @@ def test_status_reads_specs_without_pydantic() -> None:
     assert not loaded & {*HEAVY, "pydantic"}, sorted(loaded & {*HEAVY, "pydantic"})
 
 
-@pytest.mark.parametrize("example", ["imagegen", "research-agent"])
-def test_status_plain_read_shows_what_the_models_show(example: str) -> None:
-    from paved import specs
-    from paved.dev._status import PLAIN_VERSION, Declared, read_declared
-
-    assert PLAIN_VERSION == specs.SPEC_VERSION
-    root = ROOT / "examples" / example
-    assert read_declared(root) == Declared.of(specs.Project.load(root))
-
-
 def test_status_on_a_malformed_spec_gives_the_models_error(tmp_path: Path) -> None:
     """The plain read does not guess: a spec it cannot read goes through the models,
     whose error names the file and the fix."""

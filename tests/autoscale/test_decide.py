@@ -91,3 +91,25 @@ def test_policy_from_paved_yaml() -> None:
     )
     p = autoscale.Policy.of(cfg)
     assert (p.min_replicas, p.max_replicas, p.scale_down_after_seconds) == (0, 4, 20)
+
+
+def test_a_custom_slot_supplier_reports_free_slots_as_unknown_not_zero() -> None:
+    """The adaptive slots of a worker with a declared capacity (a temporalio custom slot
+    supplier) heartbeat no free slots; read as 0 they would say "fully used" for ever."""
+    from temporalio.api.worker.v1 import WorkerHeartbeat, WorkerSlotsInfo
+
+    from paved.autoscale._signals import Collector
+
+    def beat(kind: str) -> WorkerHeartbeat:
+        h = WorkerHeartbeat(
+            task_queue="gpu-activities",
+            activity_task_slots_info=WorkerSlotsInfo(
+                current_used_slots=6, current_available_slots=0, slot_supplier_kind=kind
+            ),
+        )
+        h.heartbeat_time.FromSeconds(1000)
+        return h
+
+    c = Collector(None, heartbeat_stale_seconds=15)  # type: ignore[arg-type]
+    assert c._slots("gpu-activities", "activity", [beat("Custom")], [], 1001)[:2] == (6, None)
+    assert c._slots("gpu-activities", "activity", [beat("Fixed")], [], 1001)[:2] == (6, 0)

@@ -268,14 +268,18 @@ class Collector:
                 h.activity_task_slots_info if kind == "activity" else h.workflow_task_slots_info
                 for h in fresh
             ]
+            # A custom slot supplier (the adaptive slots of a worker with a declared
+            # capacity, paved.worker._prefetch) reports no free slots: unknown, not zero.
+            custom = any(i.slot_supplier_kind == "Custom" for i in info)
             return (sum(i.current_used_slots for i in info),
-                    sum(i.current_available_slots for i in info),
+                    None if custom else sum(i.current_available_slots for i in info),
                     "slots: server (worker heartbeats, ListWorkers)")  # fmt: skip
         used = _sum(live, "temporal_worker_task_slots_used", queue, _WORKER_TYPE[kind])
         avail = _sum(live, "temporal_worker_task_slots_available", queue, _WORKER_TYPE[kind])
         why = f"{stale} stale heartbeat(s)" if stale else "no heartbeat"
         if used is not None:
-            return int(used), int(avail or 0), f"slots: replicas' /metrics ({why} for the queue)"
+            free = None if avail is None else int(avail)  # a custom supplier reports none
+            return int(used), free, f"slots: replicas' /metrics ({why} for the queue)"
         return None, None, f"{why} for the queue and no /metrics sample"
 
     # ----- the replicas and the proxy ------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 PROJECT_FILE = "paved.yaml"
+STATE_DIR = ".paved"  # local state beside paved.yaml (dev server, keys, blobs); never committed
 
 
 def find_project_root(start: Path | str | None = None) -> Path | None:

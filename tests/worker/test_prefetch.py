@@ -39,6 +39,23 @@ class Ctx:
     slot_info: Any = None
 
 
+async def _busy(
+    slots: PrefetchSlots, clock: Clock, *, per_second: int, arrives_after: int, steps: int
+) -> None:
+    """A worker with work in hand: each step one poll goes out and the task of the poll
+    ``arrives_after`` steps earlier arrives, runs and is released; ``per_second`` steps/s."""
+    busy = await slots.reserve_slot(Ctx())  # type: ignore[arg-type]
+    slots.mark_slot_used(Ctx(permit=busy))  # type: ignore[arg-type]
+    polls: list[Any] = []
+    for _ in range(steps):
+        polls.append(await slots.reserve_slot(Ctx()))  # type: ignore[arg-type]
+        if len(polls) > arrives_after:
+            p = polls.pop(0)
+            slots.mark_slot_used(Ctx(permit=p))  # type: ignore[arg-type]
+            slots.release_slot(Ctx(permit=p))  # type: ignore[arg-type]
+        clock.now += 1 / per_second
+
+
 def test_prefetch_follows_rate_times_latency_within_bounds() -> None:
     assert prefetch_for(0, 1.0, 4, 24) == 4  # idle: the declared floor
     assert prefetch_for(13.3, 0.1, 4, 24) == 4  # fast dispatch: the floor covers it
@@ -77,17 +94,8 @@ async def test_a_cancelled_waiter_leaks_no_slot() -> None:
 async def test_prefetch_grows_under_slow_dispatch_and_returns_when_idle() -> None:
     clock = Clock()
     slots = PrefetchSlots(gate=8, floor=8, ceiling=24, clock=clock)
-    busy = await slots.reserve_slot(Ctx())  # type: ignore[arg-type]
-    slots.mark_slot_used(Ctx(permit=busy))  # type: ignore[arg-type]
     # A busy worker: 13 tasks/s finish, and each task arrives 1 s (13 steps) after its poll.
-    polls: list[Any] = []
-    for _ in range(13 * 8):
-        polls.append(await slots.reserve_slot(Ctx()))  # type: ignore[arg-type]
-        if len(polls) > 13:
-            p = polls.pop(0)
-            slots.mark_slot_used(Ctx(permit=p))  # type: ignore[arg-type]
-            slots.release_slot(Ctx(permit=p))  # type: ignore[arg-type]
-        clock.now += 1 / 13
+    await _busy(slots, clock, per_second=13, arrives_after=13, steps=13 * 8)
     assert slots.stats()["dispatch_latency_seconds"] == pytest.approx(1.0)
     assert slots.prefetch == 17  # 13 tasks/s x 1 s x HEADROOM 1.25, rounded up
     assert HEADROOM == 1.25
@@ -197,16 +205,8 @@ async def test_a_bursts_first_seconds_read_at_their_real_rate() -> None:
     the prefetch must grow when the burst starts, which is when dispatch is slowest."""
     clock = Clock()
     slots = PrefetchSlots(gate=8, floor=4, ceiling=24, clock=clock)
-    busy = await slots.reserve_slot(Ctx())  # type: ignore[arg-type]
-    slots.mark_slot_used(Ctx(permit=busy))  # type: ignore[arg-type]
-    polls: list[Any] = []
-    for _ in range(24):  # 12 tasks/s, each arriving 0.5 s (6 steps) after its poll
-        polls.append(await slots.reserve_slot(Ctx()))  # type: ignore[arg-type]
-        if len(polls) > 6:
-            p = polls.pop(0)
-            slots.mark_slot_used(Ctx(permit=p))  # type: ignore[arg-type]
-            slots.release_slot(Ctx(permit=p))  # type: ignore[arg-type]
-        clock.now += 1 / 12
+    # 12 tasks/s, each arriving 0.5 s (6 steps) after its poll, for 2 s
+    await _busy(slots, clock, per_second=12, arrives_after=6, steps=24)
     assert slots.stats()["rate_per_second"] == pytest.approx(12, rel=0.05)
     assert slots.prefetch == 8  # 12/s x 0.5 s x 1.25, rounded up (a 5 s window gave 4)
 
@@ -224,3 +224,58 @@ async def test_an_earlier_burst_does_not_dilute_the_next_ones_rate() -> None:
         slots.release_slot(Ctx(permit=p))  # type: ignore[arg-type]
         clock.now += 0.1
     assert slots.stats()["rate_per_second"] == pytest.approx(10)
+
+
+async def test_the_trip_back_to_the_server_counts_as_transit() -> None:
+    """A slot is released only once the server has the result: the time a slot was held
+    beyond the task's stay in the activity (timed by the slots' own interceptor) is
+    report latency, and the prefetch covers it too."""
+    clock = Clock()
+    slots = PrefetchSlots(gate=8, floor=4, ceiling=24, clock=clock)
+
+    class Body:
+        async def execute_activity(self, input: Any) -> str:
+            clock.now += 0.6  # gate wait + render
+            return "ok"
+
+    chain = slots.intercept_activity(Body())  # type: ignore[arg-type]
+    for _ in range(10):
+        p = await slots.reserve_slot(Ctx())  # type: ignore[arg-type]
+        slots.mark_slot_used(Ctx(permit=p))  # type: ignore[arg-type]
+        assert await chain.execute_activity(None) == "ok"  # type: ignore[arg-type]
+        clock.now += 0.4  # reporting the result through a busy server
+        slots.release_slot(Ctx(permit=p))  # type: ignore[arg-type]
+    stats = slots.stats()
+    assert stats["report_latency_seconds"] == pytest.approx(0.4)
+    assert stats["dispatch_latency_seconds"] == 0.0  # every poll went out idle
+    assert slots.prefetch == 4  # 1 task/s x 0.4 s is under the floor
+
+
+async def test_the_managed_worker_wires_the_examples_queues(client: Client) -> None:
+    """The GPU queue gets the adaptive slots (before the gate), and polls with every free
+    slot; the workflow queue, whose short steps are local activities, polls no activity
+    tasks at all."""
+    from pathlib import Path
+
+    from temporalio.worker import PollerBehaviorSimpleMaximum
+
+    from paved.testing import isolated_imports
+    from paved.worker._runtime import bootstrap, build_workers
+
+    project = specs.Project.load(Path(__file__).resolve().parents[2] / "examples" / "imagegen")
+    with isolated_imports(project.root):
+        gpu_boot = bootstrap(project, "imagegen-gpu")
+        (gpu,) = build_workers(client, gpu_boot)
+        by_queue = {
+            w.task_queue: w.config()
+            for w in build_workers(client, bootstrap(project, "imagegen-worker"))
+        }
+    cfg = gpu.config()
+    slots = gpu_boot.capacity_slots["imagegen-gpu-activities"]
+    assert cfg["tuner"] is not None and cfg.get("max_concurrent_activities") is None
+    assert list(cfg["interceptors"])[-2:] == [slots, gpu_boot.gate]
+    assert cfg["activity_task_poller_behavior"] == PollerBehaviorSimpleMaximum(
+        slots.gate + slots.ceiling
+    )
+    assert by_queue["imagegen-worker-workflows"].get("no_remote_activities") is True
+    assert not by_queue["imagegen-worker-activities"].get("no_remote_activities")

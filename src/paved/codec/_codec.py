@@ -44,7 +44,7 @@ from temporalio.converter import (
     PayloadCodec,
 )
 
-from paved._paths import find_project_root
+from paved._paths import STATE_DIR, find_project_root
 from paved.codec import _blobs as blobs
 from paved.codec import _crypto as crypto
 from paved.codec import _keys as keys
@@ -214,7 +214,7 @@ def find_state_dir(start: Path | str | None = None) -> Path:
     Falls back to ``<start>/.paved``.
     """
     root = find_project_root(start)
-    return (root or Path(start or Path.cwd()).resolve()) / ".paved"
+    return (root or Path(start or Path.cwd()).resolve()) / STATE_DIR
 
 
 def blob_store_from_env(state_dir: Path, environ: dict[str, str] | None = None) -> blobs.BlobStore:

@@ -23,7 +23,7 @@ from typing import Any
 
 from paved import operator, specs
 from paved._net import http_ok
-from paved._paths import PROJECT_FILE, find_project_root
+from paved._paths import PROJECT_FILE, STATE_DIR, find_project_root
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Declared:
 
     @property
     def state_dir(self) -> Path:
-        return self.root / ".paved"  # specs.Project.state_dir
+        return self.root / STATE_DIR  # as specs.Project.state_dir
 
     @classmethod
     def of(cls, project: specs.Project) -> Declared:

@@ -17,6 +17,7 @@ from temporalio.client import Client
 from temporalio.common import HeaderCodecBehavior
 from temporalio.converter import PayloadCodec
 
+from paved._paths import STATE_DIR
 from paved.sdk import _converter as converter
 from paved.sdk import _naming as naming
 from paved.sdk import _tracing as tracing
@@ -30,7 +31,7 @@ def state_dir() -> Path:
     if os.environ.get("PAVED_STATE_DIR"):
         return Path(os.environ["PAVED_STATE_DIR"])
     if os.environ.get("PAVED_PROJECT"):
-        return Path(os.environ["PAVED_PROJECT"]) / ".paved"
+        return Path(os.environ["PAVED_PROJECT"]) / STATE_DIR
     from paved.codec import find_state_dir
 
     return find_state_dir()

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from paved._paths import STATE_DIR
+
 # The rule for project, namespace and worker names, checked first by the
 # decorators, then by the spec models and ``paved new worker``: lower-case
 # letters, digits and '-', starting with a letter, at most 63 characters (a DNS
@@ -76,7 +78,7 @@ class RuntimeEnv:
         if root is None:
             return None
         try:
-            state = json.loads((root / ".paved" / "dev.json").read_text())
+            state = json.loads((root / STATE_DIR / "dev.json").read_text())
             os.kill(int(state["pid"]), 0)
             key = Path(state["key_file"]).read_text().strip() if state.get("key_file") else ""
         except (OSError, ValueError, KeyError, TypeError):

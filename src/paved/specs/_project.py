@@ -20,7 +20,7 @@ from typing import Literal
 
 from paved import sdk
 from paved._errors import DefinitionError, ProjectError
-from paved._paths import PROJECT_FILE, find_project_root
+from paved._paths import PROJECT_FILE, STATE_DIR, find_project_root
 from paved.specs import _model as model
 from paved.specs import _yamlio as yamlio
 from paved.specs._routes import Routes
@@ -91,7 +91,7 @@ class Project:
     @property
     def state_dir(self) -> Path:
         """``.paved/``: local state (dev server database, keys, blobs); never committed."""
-        return self.root / ".paved"
+        return self.root / STATE_DIR
 
     # ----- code -> specs ----------------------------------------------------------
 

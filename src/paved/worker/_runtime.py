@@ -255,6 +255,10 @@ def build_workers(client: Client, boot: Bootstrap, *, identity: str | None = Non
         }
         if local:
             kwargs["max_concurrent_local_activities"] = tuning.max_concurrent_activities
+            if not acts:
+                # A workflow queue: its local activities run inside workflow tasks; it
+                # polls no activity tasks.
+                kwargs["no_remote_activities"] = True
         if gate is not None and acts:
             # the activity slots follow rate x transit latency (_prefetch.py); they time
             # each task's stay in the gate and body, so they sit just before the gate
@@ -268,10 +272,6 @@ def build_workers(client: Client, boot: Bootstrap, *, identity: str | None = Non
                 kwargs["activity_task_poller_behavior"] = PollerBehaviorSimpleMaximum(
                     slots.gate + slots.ceiling
                 )
-            if not acts:
-                # A workflow queue: its local activities run inside workflow tasks; it
-                # polls no activity tasks.
-                kwargs["no_remote_activities"] = True
         if identity:
             kwargs["identity"] = f"{identity}@{q.name}"
         if boot.plugins:

@@ -251,10 +251,13 @@ async def test_the_trip_back_to_the_server_counts_as_transit() -> None:
     assert slots.prefetch == 4  # 1 task/s x 0.4 s is under the floor
 
 
-async def test_the_managed_worker_wires_the_examples_queues(client: Client) -> None:
+async def test_the_managed_worker_wires_the_examples_queues(client: Client, namespace: str) -> None:
     """The GPU queue gets the adaptive slots (before the gate), and polls with every free
     slot; the workflow queue, whose short steps are local activities, polls no activity
     tasks at all."""
+    # Its own connection and namespace: the SDK refuses a second worker on one client for
+    # a queue another test's worker still holds.
+    client = await Client.connect(client.service_client.config.target_host, namespace=namespace)
     from pathlib import Path
 
     from temporalio.worker import PollerBehaviorSimpleMaximum
